@@ -1,0 +1,80 @@
+"""`python -m flows.cli a|b`: run either option once, here, with a local Prefect.
+
+Without PREFECT_API_URL, Prefect starts a temporary local server for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from flows.option_a import pipeline_a
+from flows.option_b import pipeline_b
+from mltoy.errors import MltoyInputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flows.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="option", required=True, metavar="{a,b}")
+    for name, help_text in (
+        ("a", 'option A, "Prefect operates DVC pipeline" (dvc repro in a task)'),
+        ("b", 'option B, "Prefect owned stage DAG" (one task per dvc.yaml stage)'),
+    ):
+        option = sub.add_parser(name, help=help_text, description=help_text)
+        option.add_argument("--project-dir", help="directory holding dvc.yaml (default: .)")
+        option.add_argument("--params", metavar="PATH", help="params file to run with")
+        option.add_argument(
+            "--fail-once", action="store_true", help="fail the first attempt to show a retry"
+        )
+        option.add_argument(
+            "--show-metrics",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="log the metrics in a 'metrics summary' task (default: on)",
+        )
+        option.add_argument(
+            "--remote",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="pull from / push to the DVC remote around the run (default: off)",
+        )
+        option.add_argument(
+            "--refresh", action="store_true", help="option B: ignore cached stage results"
+        )
+        option.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    common = dict(
+        project_dir=args.project_dir,
+        params_file=args.params,
+        fail_once=args.fail_once,
+        show_metrics=args.show_metrics,
+    )
+    try:
+        if args.option == "a":
+            result = pipeline_a(**common, pull=args.remote, push=args.remote)
+        else:
+            result = pipeline_b(**common, use_remote=args.remote, refresh=args.refresh)
+    except MltoyInputError as exc:
+        print(f"flows: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the flow's own logs carry the traceback
+        print(f"flows: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for stage, outcome in result["stages"].items():
+            print(f"stage {stage}: {outcome}")
+        for name, value in result["metrics"].items():
+            print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

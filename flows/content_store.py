@@ -1,0 +1,90 @@
+"""Stage outputs stored by content in DVC's own cache and remote.
+
+Option B skips a stage when its cache key hits, so the stage's outputs must come from
+somewhere: they are kept under their MD5 in the DVC cache (`.dvc/cache/files/md5/..`)
+and, when asked, in the DVC remote, the same objects and layout `dvc push` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from flows.fingerprint import hash_paths, md5_file
+
+
+class MissingObjectError(RuntimeError):
+    """A cached stage refers to an object neither the cache nor the remote holds."""
+
+
+class ContentStore:
+    def __init__(self, project_dir: Path, use_remote: bool) -> None:
+        from dvc.repo import Repo
+        from dvc_objects.fs.local import LocalFileSystem
+
+        self.project_dir = project_dir
+        self._repo = Repo(str(project_dir))
+        self._local = self._repo.cache.local
+        self._remote = self._repo.cloud.get_remote_odb(command="option-b") if use_remote else None
+        self._localfs = LocalFileSystem()
+        self._lock = threading.Lock()  # DVC's objects are not thread-safe
+
+    @property
+    def identity(self) -> str:
+        """Where objects live: cached results are only valid where their objects are."""
+        odb = self._remote if self._remote is not None else self._local
+        return f"{type(odb.fs).__name__}:{odb.path}"
+
+    def save(self, relpaths: Iterable[str]) -> dict[str, str]:
+        """Store the files at `relpaths` (files or directories); return {file: md5}."""
+        hashes = hash_paths(self.project_dir, relpaths)
+        with self._lock:
+            for relpath, oid in hashes.items():
+                self._local.add(str(self.project_dir / relpath), self._localfs, oid)
+                if self._remote is not None:
+                    self._remote.add(self._local.oid_to_path(oid), self._local.fs, oid)
+        return hashes
+
+    def restore(self, files: Mapping[str, str]) -> list[str]:
+        """Make the workspace hold exactly these file contents; return what was written."""
+        written = []
+        for relpath, oid in sorted(files.items()):
+            target = self.project_dir / relpath
+            if target.is_file() and md5_file(target) == oid:
+                continue
+            source = self._fetch(relpath, oid)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            os.close(fd)
+            try:
+                shutil.copyfile(source, tmp)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            written.append(relpath)
+        return written
+
+    def _fetch(self, relpath: str, oid: str) -> str:
+        with self._lock:
+            if (
+                not self._local.exists(oid)
+                and self._remote is not None
+                and self._remote.exists(oid)
+            ):
+                self._local.add(self._remote.oid_to_path(oid), self._remote.fs, oid)
+            if not self._local.exists(oid):
+                where = "the DVC cache" + (" or remote" if self._remote is not None else "")
+                raise MissingObjectError(
+                    f"{relpath}: object {oid} is in neither {where}; "
+                    "rerun with refresh=True to rebuild the stage"
+                )
+            return self._local.oid_to_path(oid)
+
+    def close(self) -> None:
+        self._repo.close()

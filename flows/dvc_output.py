@@ -1,0 +1,27 @@
+"""What `dvc repro` did to each stage, read from its output."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+RAN = "ran"
+SKIPPED = "skipped"
+RESTORED = "restored"  # skipped, outputs restored from DVC's run cache
+
+_PATTERNS = (
+    (re.compile(r"^Running stage '([^']+)'"), RAN),
+    (re.compile(r"^Stage '([^']+)' didn't change, skipping"), SKIPPED),
+    (re.compile(r"^Stage '([^']+)' is cached - skipping run, checking out outputs"), RESTORED),
+)
+
+
+def stage_outcomes(lines: Iterable[str]) -> dict[str, str]:
+    """{stage: ran|skipped|restored} for the dvc.yaml stages named in the output."""
+    outcomes: dict[str, str] = {}
+    for line in lines:
+        for pattern, outcome in _PATTERNS:
+            match = pattern.match(line.strip())
+            if match and not match.group(1).endswith(".dvc"):
+                outcomes.setdefault(match.group(1), outcome)
+    return outcomes

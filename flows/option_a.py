@@ -1,0 +1,97 @@
+"""Option A, "Prefect operates DVC pipeline": one task runs `dvc repro`.
+
+DVC owns the DAG, decides what is up to date and caches outputs; Prefect adds runs,
+logs, retries, schedules and the UI around it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.runtime import task_run
+
+from flows import workspace
+from flows.dvc_output import stage_outcomes
+from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.shell import stream
+
+
+class DvcCommandError(RuntimeError):
+    """A DVC command exited non-zero; the message carries its last error line."""
+
+
+def _dvc(project: Path, *args: str) -> tuple[int, list[str]]:
+    logger = get_run_logger()
+    logger.info("$ dvc %s", " ".join(args))
+    return stream([sys.executable, "-m", "dvc", *args], project, logger.info)
+
+
+def _failure(command: str, code: int, lines: list[str]) -> DvcCommandError:
+    """Name DVC's error and, before it, the failing stage's own last words."""
+    output = [line for line in lines if line.strip()]
+    errors = [i for i, line in enumerate(output) if line.startswith("ERROR")]
+    if not errors:
+        last = output[-1] if output else "no output"
+        return DvcCommandError(f"dvc {command} exited with {code}: {last}")
+    first = errors[0]
+    cause = output[first - 1] if first > 0 and not output[first - 1].startswith(">") else ""
+    reason = f"{cause} ({output[first]})" if cause else output[first]
+    return DvcCommandError(f"dvc {command} exited with {code}: {reason}")
+
+
+@task(name="dvc repro", retries=1, retry_delay_seconds=2)
+def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> dict[str, str]:
+    """Run `dvc repro`, streaming its output; return what happened to each stage."""
+    logger = get_run_logger()
+    project = Path(project_dir)
+    logger.info("cwd: %s", project)
+    if fail_once and task_run.run_count <= 1:
+        raise RuntimeError("fail_once: failing the first attempt on purpose to show a retry")
+    code, lines = _dvc(project, "repro", *(["--pull"] if pull else []))
+    if code != 0:
+        # DVC deletes a stage's outputs before running it: put back the last good ones
+        # (those dvc.lock records) so a failed run leaves the workspace as it was.
+        _dvc(project, "checkout", "--force", "dvc.yaml")
+        raise _failure("repro", code, lines)
+    outcomes = stage_outcomes(lines)
+    for stage, outcome in outcomes.items():
+        logger.info("stage %s: %s", stage, outcome)
+    return outcomes
+
+
+@task(name="dvc push", retries=2, retry_delay_seconds=5)
+def dvc_push(project_dir: str) -> None:
+    """Send outputs and the run cache to the remote, so a fresh workspace can skip stages."""
+    code, lines = _dvc(Path(project_dir), "push", "--run-cache")
+    if code != 0:
+        raise _failure("push", code, lines)
+
+
+@flow(
+    name="option-a-dvc-repro",
+    description='Option A, "Prefect operates DVC pipeline": `dvc repro` in one task.',
+    log_prints=True,
+)
+def pipeline_a(
+    project_dir: str | None = None,
+    params: dict[str, Any] | None = None,
+    params_file: str | None = None,
+    fail_once: bool = False,
+    show_metrics: bool = True,
+    pull: bool = False,
+    push: bool = False,
+) -> dict[str, Any]:
+    """Reproduce the DVC pipeline; return {"stages": {stage: outcome}, "metrics": {...}}."""
+    project = workspace.resolve_project(project_dir)
+    workspace.apply_params(project, params_file=params_file, overrides=params)
+    outcomes = dvc_repro(str(project), fail_once=fail_once, pull=pull)
+    if push:
+        dvc_push(str(project))
+    metrics = read_metrics(project)
+    if show_metrics:
+        metrics_summary(metrics)
+    publish_metrics(metrics, option="option A, dvc repro")
+    return {"stages": outcomes, "metrics": metrics}

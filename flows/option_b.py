@@ -1,0 +1,190 @@
+"""Option B, "Prefect owned stage DAG": one Prefect task per `dvc.yaml` stage.
+
+The graph, deps, params and outs come from `dvc.yaml`; no `dvc repro` runs. Each task's
+cache key is made of the content of its deps, its params and its command, and results
+persist across runs, so an unchanged stage is skipped as DVC would skip it. A skipped
+stage's outputs are restored from DVC's cache (or remote), where each run stores them.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.context import TaskRunContext
+from prefect.futures import PrefectFuture
+from prefect.runtime import task_run
+
+from flows import workspace
+from flows.content_store import ContentStore
+from flows.dvc_graph import Stage, load_pipeline
+from flows.dvc_output import RAN, SKIPPED
+from flows.fingerprint import hash_paths, param_values, stage_key
+from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.shell import stream
+from mltoy import cli as mltoy_cli
+
+_MLTOY_CLI = ("-m", "mltoy.cli")
+
+
+class StageCommandError(RuntimeError):
+    """A stage's command failed or did not write the outputs dvc.yaml declares."""
+
+
+@cache
+def content_store(project_dir: str, use_remote: bool) -> ContentStore:
+    return ContentStore(Path(project_dir), use_remote)
+
+
+def _merged(upstream_outs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    return {path: oid for outs in upstream_outs.values() for path, oid in outs.items()}
+
+
+def stage_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Content of external deps + upstream outputs + tracked params + command.
+
+    The store's identity is part of the key: a result is only reusable where the
+    objects it names can be restored from.
+    """
+    stage: Stage = parameters["stage"]
+    project = Path(parameters["project_dir"])
+    store = content_store(parameters["project_dir"], parameters["use_remote"])
+    return stage_key(
+        stage,
+        external_deps=hash_paths(project, parameters["external_deps"]),
+        upstream_outs=_merged(parameters["upstream_outs"]),
+        params=param_values(project, stage.params),
+        store=store.identity,
+    )
+
+
+def run_command(stage: Stage, project: Path) -> None:
+    """mltoy stages run in-process (no new interpreter); anything else in a shell."""
+    argv = shlex.split(stage.cmd)
+    cwd = project / stage.wdir
+    if len(argv) > 3 and Path(argv[0]).name.startswith("python") and tuple(argv[1:3]) == _MLTOY_CLI:
+        mltoy_cli.run(argv[3:], cwd=cwd)
+        return
+    code, lines = stream(stage.cmd, cwd, get_run_logger().info)
+    if code != 0:
+        raise StageCommandError(
+            f"stage {stage.name}: command exited with {code}: {lines[-1] if lines else ''}"
+        )
+
+
+@contextmanager
+def outputs_set_aside(project: Path, outs: tuple[str, ...]) -> Iterator[None]:
+    """Move old outputs away while a stage runs; put them back if it fails.
+
+    A stage must write its outputs afresh (a stale one would hide a stage that no
+    longer writes it), yet a failed run must not lose the last good ones.
+    """
+    aside = project / ".dvc" / "tmp" / "option-b-aside"
+    moved: list[tuple[Path, Path]] = []
+    for relpath in outs:
+        source = project / relpath
+        if source.exists():
+            backup = aside / relpath
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            if backup.exists():
+                shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+            source.rename(backup)
+            moved.append((source, backup))
+    try:
+        yield
+    except BaseException:
+        for source, backup in moved:
+            if source.exists():
+                shutil.rmtree(source) if source.is_dir() else source.unlink()
+            backup.rename(source)
+        raise
+    for _, backup in moved:
+        shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+
+
+@task(
+    name="stage",
+    task_run_name="{stage.name}",
+    cache_key_fn=stage_cache_key,
+    persist_result=True,
+    retries=1,
+    retry_delay_seconds=2,
+)
+def run_stage(
+    stage: Stage,
+    project_dir: str,
+    external_deps: tuple[str, ...],
+    upstream_outs: dict[str, dict[str, str]],
+    use_remote: bool = False,
+    fail_once: bool = False,
+) -> dict[str, str]:
+    """Run one stage on its restored inputs; store and return its outputs {file: md5}."""
+    logger = get_run_logger()
+    project = Path(project_dir)
+    store = content_store(project_dir, use_remote)
+    restored = store.restore(_merged(upstream_outs))
+    if restored:
+        logger.info("restored inputs from the DVC cache: %s", ", ".join(restored))
+    if fail_once and task_run.run_count <= 1:
+        raise RuntimeError("fail_once: failing the first attempt on purpose to show a retry")
+    logger.info("running stage %s: %s", stage.name, stage.cmd)
+    with outputs_set_aside(project, stage.outs):
+        run_command(stage, project)
+        missing = [out for out in stage.outs if not (project / out).exists()]
+        if missing:
+            raise StageCommandError(f"stage {stage.name} did not write {', '.join(missing)}")
+    outs = store.save(stage.outs)
+    logger.info("stage %s wrote %s", stage.name, ", ".join(sorted(outs)))
+    return outs
+
+
+@flow(
+    name="option-b-stage-dag",
+    description='Option B, "Prefect owned stage DAG": one task per dvc.yaml stage.',
+    log_prints=True,
+)
+def pipeline_b(
+    project_dir: str | None = None,
+    params: dict[str, Any] | None = None,
+    params_file: str | None = None,
+    fail_once: bool = False,
+    show_metrics: bool = True,
+    use_remote: bool = False,
+    refresh: bool = False,
+) -> dict[str, Any]:
+    """Run the dvc.yaml stages as Prefect tasks; same return shape as option A."""
+    logger = get_run_logger()
+    project = workspace.resolve_project(project_dir)
+    workspace.apply_params(project, params_file=params_file, overrides=params)
+    pipeline = load_pipeline(project)
+    stage_task = run_stage.with_options(refresh_cache=refresh or None)
+    futures: dict[str, PrefectFuture[dict[str, str]]] = {}
+    for name in pipeline.order():
+        futures[name] = stage_task.submit(
+            stage=pipeline.stages[name],
+            project_dir=str(project),
+            external_deps=pipeline.external_deps(name),
+            upstream_outs={up: futures[up] for up in sorted(pipeline.upstream[name])},
+            use_remote=use_remote,
+            fail_once=fail_once and name == pipeline.order()[0],
+        )
+    outcomes: dict[str, str] = {}
+    all_outs: dict[str, str] = {}
+    for name, future in futures.items():
+        all_outs.update(future.result())
+        outcomes[name] = SKIPPED if future.state.name == "Cached" else RAN
+        logger.info("stage %s: %s", name, outcomes[name])
+    restored = content_store(str(project), use_remote).restore(all_outs)
+    if restored:
+        logger.info("checked out cached outputs: %s", ", ".join(restored))
+    metrics = read_metrics(project)
+    if show_metrics:
+        metrics_summary(metrics)
+    publish_metrics(metrics, option="option B, Prefect stage DAG")
+    return {"stages": outcomes, "metrics": metrics}

@@ -1,0 +1,55 @@
+"""Small test helpers for flow tests: edit params, snapshot outputs, read task runs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import TaskRun
+
+OUTPUTS = (
+    "data/prepared/train.csv",
+    "data/prepared/test.csv",
+    "models/model.joblib",
+    "reports/metrics.json",
+    "reports/plots/confusion.csv",
+)
+
+
+def set_param(project: Path, dotted: str, value: Any) -> None:
+    path = project / "params.yaml"
+    document = yaml.safe_load(path.read_text())
+    *parents, leaf = dotted.split(".")
+    node = document
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    return {relpath: (project / relpath).read_bytes() for relpath in OUTPUTS}
+
+
+def task_runs(flow_run_id: UUID) -> list[TaskRun]:
+    async def read() -> list[TaskRun]:
+        async with get_client() as client:
+            return await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+
+    return asyncio.run(read())
+
+
+def state_history(task_run_id: UUID) -> list[str]:
+    async def read() -> list[str]:
+        async with get_client() as client:
+            states = await client.read_task_run_states(task_run_id)
+            return [state.name for state in sorted(states, key=lambda s: s.timestamp)]
+
+    return asyncio.run(read())

@@ -1,0 +1,78 @@
+"""Option A: DVC decides what reruns; the flow reports it, retries, and keeps outputs safe."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.option_a import DvcCommandError, pipeline_a
+from mltoy.errors import ParamsError
+from tests.flows.helpers import set_param, snapshot, state_history, task_runs
+
+ALL = ("prepare", "train", "evaluate")
+
+
+@pytest.mark.slow
+def test_dvc_decides_what_reruns(project):
+    first = pipeline_a(project_dir=str(project))
+    assert first["stages"] == dict.fromkeys(ALL, "ran")
+    assert first["metrics"]["accuracy"] > 0.85
+    assert 0 < first["metrics"]["f1_macro"] <= 1
+
+    assert pipeline_a(project_dir=str(project))["stages"] == dict.fromkeys(ALL, "skipped")
+
+    set_param(project, "split.test_size", 0.25)
+    assert pipeline_a(project_dir=str(project))["stages"] == dict.fromkeys(ALL, "ran")
+
+    set_param(project, "train.C", 0.5)
+    assert pipeline_a(project_dir=str(project))["stages"] == {
+        "prepare": "skipped",
+        "train": "ran",
+        "evaluate": "ran",
+    }
+
+
+@pytest.mark.slow
+def test_fail_once_is_retried_and_both_attempts_are_recorded(project):
+    state = pipeline_a(project_dir=str(project), fail_once=True, return_state=True)
+    assert state.is_completed()
+    (repro,) = [
+        run
+        for run in task_runs(state.state_details.flow_run_id)
+        if run.name.startswith("dvc repro")
+    ]
+    assert repro.run_count == 2
+    # The second attempt runs in a state Prefect names "Retrying" (type RUNNING).
+    assert state_history(repro.id)[-4:] == ["Running", "AwaitingRetry", "Retrying", "Completed"]
+
+
+@pytest.mark.slow
+def test_metrics_summary_runs_only_when_asked(project):
+    def summary_runs(show: bool) -> int:
+        state = pipeline_a(project_dir=str(project), show_metrics=show, return_state=True)
+        runs = task_runs(state.state_details.flow_run_id)
+        return sum(run.name.startswith("metrics summary") for run in runs)
+
+    assert summary_runs(True) == 1
+    assert summary_runs(False) == 0
+
+
+@pytest.mark.slow
+def test_bad_params_fail_before_dvc_runs_and_keep_outputs(project):
+    pipeline_a(project_dir=str(project))
+    before = snapshot(project)
+    with pytest.raises(ParamsError, match=r"split\.test_size.*1\.5"):
+        pipeline_a(project_dir=str(project), params={"split": {"test_size": 1.5}})
+    assert snapshot(project) == before
+    assert "1.5" not in (project / "params.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_bad_raw_data_fails_clearly_and_restores_previous_outputs(project):
+    pipeline_a(project_dir=str(project))
+    before = snapshot(project)
+    raw = project / "data/raw/iris.csv"
+    raw.write_text(raw.read_text().replace("5.1", "five", 1))
+    with pytest.raises(DvcCommandError, match=r"sepal_length.*five"):
+        pipeline_a(project_dir=str(project))
+    assert snapshot(project) == before
+    assert "five" in raw.read_text()  # the user's (bad) data is left for them to fix
