@@ -1,0 +1,80 @@
+# Entry points for people and CI. `make` (or `make help`) lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DVC := $(VENV)/bin/dvc
+STAMP := $(VENV)/.installed
+
+# The embedded default: Prefect's state lives in ./.prefect; with no PREFECT_API_URL,
+# a flow starts a temporary local server (slow on first start, hence the timeout).
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+PREFECT_LOCAL_URL := http://127.0.0.1:4200/api
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: $(STAMP) ## Create .venv from the lock file (requirements-dev.lock)
+
+$(STAMP): requirements-dev.lock pyproject.toml scripts/setup-venv.sh
+	VENV=$(VENV) scripts/setup-venv.sh requirements-dev.lock
+	@touch $@
+
+.PHONY: data
+data: setup ## Write data/raw/iris.csv (DVC-tracked) from scikit-learn's copy if missing
+	$(PY) -m mltoy.cli raw-data --out data/raw/iris.csv
+
+.PHONY: run
+run: data ## Run option A (dvc repro under Prefect) on the embedded default; print metrics
+	$(PY) -m flows.cli a
+
+.PHONY: run-b
+run-b: data ## Run option B (Prefect-owned stage DAG) on the embedded default
+	$(PY) -m flows.cli b
+
+.PHONY: prefect-start
+prefect-start: setup ## Start a local Prefect server on 127.0.0.1:4200 and point the client at it
+	@mkdir -p $(PREFECT_HOME)
+	$(VENV)/bin/prefect config set PREFECT_API_URL=$(PREFECT_LOCAL_URL) >/dev/null
+	@echo "Prefect UI: http://127.0.0.1:4200  (client profile in $(PREFECT_HOME); Ctrl-C stops;"
+	@echo " 'make prefect-unset' goes back to the temporary server)"
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+
+.PHONY: prefect-unset
+prefect-unset: setup ## Forget the local server: runs use a temporary one again
+	$(VENV)/bin/prefect config unset PREFECT_API_URL -y >/dev/null
+
+.PHONY: test
+test: setup data ## Run every test (unit, flow, end-to-end)
+	$(PY) -m pytest
+
+.PHONY: test-fast
+test-fast: setup data ## Run unit tests only (seconds)
+	$(PY) -m pytest tests/unit
+
+.PHONY: lint
+lint: setup ## Lint and check formatting (ruff)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: format
+format: setup ## Format the code (ruff)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: lock
+lock: ## Re-resolve requirements*.lock from pyproject.toml (needs uv)
+	uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		-c requirements.lock -o requirements-dev.lock
+
+.PHONY: clean
+clean: ## Remove pipeline outputs and caches (not the venv, not the DVC remote)
+	rm -rf data/prepared models reports .pytest_cache .ruff_cache
