@@ -28,8 +28,8 @@ $(STAMP): requirements-dev.lock pyproject.toml scripts/setup-venv.sh
 	@touch $@
 
 .PHONY: data
-data: setup ## Write data/raw/iris.csv (DVC-tracked) from scikit-learn's copy if missing
-	$(PY) -m mltoy.cli raw-data --out data/raw/iris.csv
+data: setup ## Write data/raw/iris.csv from scikit-learn's copy if missing; check it, cache it in DVC
+	$(PY) -m deploy.raw_data
 
 .PHONY: run
 run: data ## Run option A (dvc repro under Prefect) on the embedded default; print metrics
@@ -70,9 +70,9 @@ format: setup ## Format the code (ruff)
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: lock
-lock: ## Re-resolve requirements*.lock from pyproject.toml (needs uv)
-	uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
-	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+lock: setup ## Re-resolve requirements*.lock from pyproject.toml
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		-c requirements.lock -o requirements-dev.lock
 
 .PHONY: clean

@@ -49,12 +49,16 @@ class ContentStore:
                     self._remote.add(self._local.oid_to_path(oid), self._local.fs, oid)
         return hashes
 
-    def restore(self, files: Mapping[str, str]) -> list[str]:
-        """Make the workspace hold exactly these file contents; return what was written."""
+    def restore(self, files: Mapping[str, str], missing_only: bool = False) -> list[str]:
+        """Make the workspace hold these file contents; return what was written.
+
+        `missing_only`: leave existing files alone even if they differ (a user's edit of
+        tracked data is theirs to keep, as `dvc repro` would).
+        """
         written = []
         for relpath, oid in sorted(files.items()):
             target = self.project_dir / relpath
-            if target.is_file() and md5_file(target) == oid:
+            if target.is_file() and (missing_only or md5_file(target) == oid):
                 continue
             source = self._fetch(relpath, oid)
             target.parent.mkdir(parents=True, exist_ok=True)

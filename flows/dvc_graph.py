@@ -66,9 +66,29 @@ class Pipeline:
             if not any(_overlaps(out, dep) for s in self.stages.values() for out in s.outs)
         )
 
+    def tracked_sources(self, project_dir: str | Path) -> dict[str, str]:
+        """{path: md5} of the external deps DVC tracks with a `.dvc` file (raw data)."""
+        sources: dict[str, str] = {}
+        for dep in sorted({d for name in self.stages for d in self.external_deps(name)}):
+            dvc_file = Path(project_dir) / f"{dep}.dvc"
+            if dvc_file.is_file():
+                sources[dep] = _tracked_md5(dvc_file, dep)
+        return sources
+
     @property
     def metrics_files(self) -> tuple[str, ...]:
         return tuple(m for stage in self.stages.values() for m in stage.metrics)
+
+
+def _tracked_md5(dvc_file: Path, dep: str) -> str:
+    try:
+        (out,) = yaml.safe_load(dvc_file.read_text())["outs"]
+        md5 = str(out["md5"])
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise PipelineDefinitionError(f"{dvc_file}: expected one output with an md5") from exc
+    if md5.endswith(".dir"):
+        raise PipelineDefinitionError(f"{dvc_file}: tracked directories are not supported")
+    return md5
 
 
 def load_pipeline(project_dir: str | Path, filename: str = "dvc.yaml") -> Pipeline:

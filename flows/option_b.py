@@ -8,6 +8,7 @@ stage's outputs are restored from DVC's cache (or remote), where each run stores
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import shutil
 from collections.abc import Iterator, Mapping
@@ -15,9 +16,11 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
+from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
@@ -35,6 +38,22 @@ _MLTOY_CLI = ("-m", "mltoy.cli")
 
 class StageCommandError(RuntimeError):
     """A stage's command failed or did not write the outputs dvc.yaml declares."""
+
+
+def result_storage(url: str) -> WritableFileSystem:
+    """A saved storage block for `url` (tasks only accept saved ones); no secret in it.
+
+    Remote URLs (s3://, gs://) read their credentials the default way (AWS/GCS config
+    files, env); a plain path or file:// URL is a local directory.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        block: WritableFileSystem = LocalFileSystem(basepath=parsed.path or url)
+    else:
+        block = RemoteFileSystem(basepath=url)
+    name = f"mltoy-results-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+    block.save(name, overwrite=True)
+    return block
 
 
 @cache
@@ -157,13 +176,28 @@ def pipeline_b(
     show_metrics: bool = True,
     use_remote: bool = False,
     refresh: bool = False,
+    results_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run the dvc.yaml stages as Prefect tasks; same return shape as option A."""
+    """Run the dvc.yaml stages as Prefect tasks; same return shape as option A.
+
+    `use_remote`: stage outputs also go to (and come from) the DVC remote.
+    `results_url`: where task results, hence the stage cache, persist (an fsspec URL such
+    as s3://bucket/prefect-results); default: Prefect's local storage. Containers that
+    share no disk share the cache through these two.
+    """
     logger = get_run_logger()
     project = workspace.resolve_project(project_dir)
     workspace.apply_params(project, params_file=params_file, overrides=params)
     pipeline = load_pipeline(project)
-    stage_task = run_stage.with_options(refresh_cache=refresh or None)
+    options: dict[str, Any] = {"refresh_cache": refresh or None}
+    if results_url:
+        options["result_storage"] = result_storage(results_url)
+    stage_task = run_stage.with_options(**options)
+    store = content_store(str(project), use_remote)
+    sources = pipeline.tracked_sources(project)
+    pulled = store.restore(sources, missing_only=True)
+    if pulled:
+        logger.info("pulled DVC-tracked data: %s", ", ".join(pulled))
     futures: dict[str, PrefectFuture[dict[str, str]]] = {}
     for name in pipeline.order():
         futures[name] = stage_task.submit(
@@ -180,7 +214,9 @@ def pipeline_b(
         all_outs.update(future.result())
         outcomes[name] = SKIPPED if future.state.name == "Cached" else RAN
         logger.info("stage %s: %s", name, outcomes[name])
-    restored = content_store(str(project), use_remote).restore(all_outs)
+    restored = store.restore(all_outs)
+    if use_remote:  # as `dvc push` would: the tracked data goes to the remote too
+        store.save(path for path in sources if (project / path).is_file())
     if restored:
         logger.info("checked out cached outputs: %s", ", ".join(restored))
     metrics = read_metrics(project)

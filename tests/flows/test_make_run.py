@@ -26,6 +26,8 @@ def checkout_copy(destination: Path) -> Path:
         if source.is_file():
             (destination / relpath).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / relpath)
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)  # DVC expects git
+    subprocess.run(["git", "add", "-A"], cwd=destination, check=True)
     return destination
 
 

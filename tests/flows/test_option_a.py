@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from flows.option_a import DvcCommandError, pipeline_a
 from mltoy.errors import ParamsError
 from tests.flows.helpers import set_param, snapshot, state_history, task_runs
+from tests.support import REPO_ROOT, make_project
 
 ALL = ("prepare", "train", "evaluate")
 
@@ -76,3 +80,32 @@ def test_bad_raw_data_fails_clearly_and_restores_previous_outputs(project):
         pipeline_a(project_dir=str(project))
     assert snapshot(project) == before
     assert "five" in raw.read_text()  # the user's (bad) data is left for them to fix
+
+
+@pytest.mark.slow
+def test_fresh_workspace_restores_from_the_remote_run_cache(tmp_path, raw_iris):
+    """`dvc repro --pull` + `dvc push --run-cache`: what flow containers rely on."""
+    remote = tmp_path / "remote"
+    projects = []
+    for name in ("one", "two"):
+        project = make_project(tmp_path / name, raw_iris)
+        (project / ".dvc/config.local").write_text(
+            f"[core]\n    no_scm = true\n    remote = shared\n"
+            f"['remote \"shared\"']\n    url = {remote}\n"
+        )
+        projects.append(project)
+    # As the stack's deploy step does: the raw data goes into DVC (cache, then remote).
+    subprocess.run(
+        [sys.executable, "-m", "deploy.raw_data", "--project-dir", str(projects[0])],
+        check=True,
+        cwd=REPO_ROOT,
+    )
+    first = pipeline_a(project_dir=str(projects[0]), pull=True, push=True)
+    assert first["stages"] == dict.fromkeys(ALL, "ran")
+    assert (remote / "runs").is_dir()  # the run cache was pushed
+
+    (projects[1] / "data/raw/iris.csv").unlink()  # a container starts without data
+    second = pipeline_a(project_dir=str(projects[1]), pull=True, push=True)
+    assert set(second["stages"].values()) <= {"skipped", "restored"}
+    assert second["metrics"] == first["metrics"]
+    assert snapshot(projects[1]) == snapshot(projects[0])

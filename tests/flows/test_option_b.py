@@ -119,3 +119,31 @@ def test_bad_raw_data_fails_clearly_and_keeps_outputs(project):
     with pytest.raises(Exception, match="no rows"):
         pipeline_b(project_dir=str(project))
     assert snapshot(project) == before
+
+
+def _share_remote(project, remote):
+    (project / ".dvc/config.local").write_text(
+        "[core]\n    no_scm = true\n    remote = shared\n"
+        f"['remote \"shared\"']\n    url = {remote}\n"
+    )
+    return project
+
+
+@pytest.mark.slow
+def test_fresh_workspaces_share_the_cache_through_the_remote_only(tmp_path, raw_iris):
+    """As flow containers do: no shared disk but the DVC remote and the results store."""
+    remote, results = tmp_path / "remote", f"file://{tmp_path / 'results'}"
+    first = _share_remote(make_project(tmp_path / "one", raw_iris), remote)
+    second = _share_remote(make_project(tmp_path / "two", raw_iris), remote)
+    kwargs = dict(use_remote=True, results_url=results)
+
+    ran = pipeline_b(project_dir=str(first), **kwargs)
+    assert ran["stages"] == dict.fromkeys(ALL, "ran")
+    assert any((remote / "files" / "md5").iterdir())
+
+    (second / "data/raw/iris.csv").unlink()  # a container starts without data
+
+    again = pipeline_b(project_dir=str(second), **kwargs)
+    assert again["stages"] == dict.fromkeys(ALL, "skipped")
+    assert again["metrics"] == ran["metrics"]
+    assert snapshot(second) == snapshot(first)

@@ -72,3 +72,14 @@ def test_bad_pipelines_are_refused_with_a_reason(document, message):
 def test_missing_dvc_yaml(tmp_path):
     with pytest.raises(PipelineDefinitionError, match="not found"):
         load_pipeline(tmp_path)
+
+
+def test_tracked_sources_are_the_dvc_files_of_external_deps(repo_root, tmp_path):
+    pipeline = load_pipeline(repo_root)
+    sources = pipeline.tracked_sources(repo_root)
+    assert list(sources) == ["data/raw/iris.csv"]
+    assert len(sources["data/raw/iris.csv"]) == 32
+
+    (tmp_path / "d.dvc").write_text("outs:\n- md5: abc.dir\n  path: d\n")
+    with pytest.raises(PipelineDefinitionError, match="directories"):
+        parse_pipeline({"stages": {"s": {"cmd": "x", "deps": ["d"]}}}).tracked_sources(tmp_path)

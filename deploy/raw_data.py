@@ -1,0 +1,56 @@
+"""Materialise the DVC-tracked raw data from scikit-learn's copy, verified, into DVC.
+
+A fresh clone (or a fresh remote) has `data/raw/iris.csv.dvc` but not the data. The
+file is written from scikit-learn's copy; if its MD5 is the one the .dvc file tracks,
+it goes into the DVC cache (and, with --push, to the remote), so `dvc repro --pull`,
+`dvc status` and `dvc push` treat it as the tracked data it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from mltoy.data import write_raw
+
+DVC_FILE = Path("data/raw/iris.csv.dvc")
+
+
+def tracked_md5(dvc_file: Path) -> tuple[Path, str]:
+    (out,) = yaml.safe_load(dvc_file.read_text())["outs"]
+    return dvc_file.parent / out["path"], out["md5"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.raw_data", description=__doc__)
+    parser.add_argument("--project-dir", type=Path, default=Path("."))
+    parser.add_argument("--push", action="store_true", help="also push it to the DVC remote")
+    args = parser.parse_args(argv)
+
+    project = args.project_dir
+    data, expected = tracked_md5(project / DVC_FILE)
+    if not data.exists():
+        write_raw(data)
+    actual = hashlib.md5(data.read_bytes()).hexdigest()
+    if actual != expected:
+        print(
+            f"raw-data: error: {data} has md5 {actual}, but {DVC_FILE} tracks {expected}; "
+            "left as is (restore it with `dvc checkout`, or `dvc add` it if it is new data)",
+            file=sys.stderr,
+        )
+        return 1
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "commit", "--force", "--quiet", str(DVC_FILE)], cwd=project, check=True)
+    if args.push:
+        subprocess.run([*dvc, "push", str(DVC_FILE)], cwd=project, check=True)
+    print(f"raw-data: {data} matches {DVC_FILE} ({expected}){', pushed' if args.push else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
