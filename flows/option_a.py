@@ -16,11 +16,19 @@ from prefect.runtime import task_run
 from flows import workspace
 from flows.dvc_output import stage_outcomes
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
 
 
 class DvcCommandError(RuntimeError):
-    """A DVC command exited non-zero; the message carries its last error line."""
+    """A DVC command exited non-zero; the message carries its last error line.
+
+    `bad_input`: a stage rejected its params or data (mltoy exits 2), so a retry is futile.
+    """
+
+    def __init__(self, message: str, bad_input: bool = False) -> None:
+        super().__init__(message)
+        self.bad_input = bad_input
 
 
 def _dvc(project: Path, *args: str) -> tuple[int, list[str]]:
@@ -39,10 +47,16 @@ def _failure(command: str, code: int, lines: list[str]) -> DvcCommandError:
     first = errors[0]
     cause = output[first - 1] if first > 0 and not output[first - 1].startswith(">") else ""
     reason = f"{cause} ({output[first]})" if cause else output[first]
-    return DvcCommandError(f"dvc {command} exited with {code}: {reason}")
+    bad_input = output[first].rstrip().endswith("exited with 2")
+    return DvcCommandError(f"dvc {command} exited with {code}: {reason}", bad_input=bad_input)
 
 
-@task(name="dvc repro", retries=1, retry_delay_seconds=2)
+@task(
+    name="dvc repro",
+    retries=len(BACKOFF),
+    retry_delay_seconds=BACKOFF,
+    retry_condition_fn=retry_unless_bad_input,
+)
 def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> dict[str, str]:
     """Run `dvc repro`, streaming its output; return what happened to each stage."""
     logger = get_run_logger()
@@ -62,7 +76,7 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
     return outcomes
 
 
-@task(name="dvc push", retries=2, retry_delay_seconds=5)
+@task(name="dvc push", retries=len(BACKOFF), retry_delay_seconds=BACKOFF)
 def dvc_push(project_dir: str) -> None:
     """Send outputs and the run cache to the remote, so a fresh workspace can skip stages."""
     code, lines = _dvc(Path(project_dir), "push", "--run-cache")

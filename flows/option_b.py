@@ -30,6 +30,7 @@ from flows.dvc_graph import Stage, load_pipeline
 from flows.dvc_output import RAN, SKIPPED
 from flows.fingerprint import hash_paths, param_values, stage_key
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
 from mltoy import cli as mltoy_cli
 
@@ -132,8 +133,9 @@ def outputs_set_aside(project: Path, outs: tuple[str, ...]) -> Iterator[None]:
     task_run_name="{stage.name}",
     cache_key_fn=stage_cache_key,
     persist_result=True,
-    retries=1,
-    retry_delay_seconds=2,
+    retries=len(BACKOFF),
+    retry_delay_seconds=BACKOFF,
+    retry_condition_fn=retry_unless_bad_input,
 )
 def run_stage(
     stage: Stage,
