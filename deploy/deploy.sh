@@ -15,4 +15,5 @@ python -m deploy.raw_data --push
 
 "$(dirname "$0")/ensure-pool.sh"
 prefect --no-prompt deploy --all
+python -m deploy.automations
 prefect deployment ls
