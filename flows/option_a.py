@@ -14,7 +14,8 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import task_run
 
 from flows import workspace
-from flows.dvc_output import stage_outcomes
+from flows.dvc_graph import load_pipeline
+from flows.dvc_output import SKIPPED, stage_outcomes
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
@@ -70,7 +71,10 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
         # (those dvc.lock records) so a failed run leaves the workspace as it was.
         _dvc(project, "checkout", "--force", "dvc.yaml")
         raise _failure("repro", code, lines)
-    outcomes = stage_outcomes(lines)
+    # DVC names the stages it runs; the others it skipped (with --pull, after restoring
+    # their outputs, it may just say "Data and pipelines are up to date.").
+    reported = stage_outcomes(lines)
+    outcomes = {name: reported.get(name, SKIPPED) for name in load_pipeline(project).order()}
     for stage, outcome in outcomes.items():
         logger.info("stage %s: %s", stage, outcome)
     return outcomes
