@@ -52,12 +52,42 @@ prefect-unset: setup ## Forget the local server: runs use a temporary one again
 	$(VENV)/bin/prefect config unset PREFECT_API_URL -y >/dev/null
 
 .PHONY: test
-test: setup data ## Run every test (unit, flow, end-to-end)
+test: setup data ## Run every test (unit, flow, end-to-end; installs Docker if root and missing)
 	$(PY) -m pytest
 
 .PHONY: test-fast
 test-fast: setup data ## Run unit tests only (seconds)
 	$(PY) -m pytest tests/unit
+
+.PHONY: e2e
+e2e: setup ## Run the end-to-end tests against a fresh compose stack (built and torn down)
+	$(PY) -m pytest tests/e2e
+
+# ---- the compose stack (reads .env; see .env.example) ----
+COMPOSE := docker compose
+
+.PHONY: env-check
+env-check:
+	@test -f .env || { echo "No .env: cp .env.example .env and fill in the required values." >&2; exit 1; }
+
+.PHONY: up
+up: env-check ## Build and start the stack, wait until healthy and deployed; print the UI URL
+	$(COMPOSE) build
+	$(COMPOSE) up -d --wait --no-build
+	$(COMPOSE) wait deploy
+	@echo "Prefect UI: http://127.0.0.1:$$($(COMPOSE) port prefect-server 4200 | cut -d: -f2)"
+
+.PHONY: down
+down: env-check ## Stop the stack (volumes kept: deployments, history, remote data)
+	$(COMPOSE) down
+
+.PHONY: deploy
+deploy: env-check ## Re-register the deployments of prefect.yaml in the running stack
+	$(COMPOSE) run --rm deploy
+
+.PHONY: logs
+logs: env-check ## Follow the stack's logs
+	$(COMPOSE) logs -f --tail 100
 
 .PHONY: lint
 lint: setup ## Lint and check formatting (ruff)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Make this machine ready for the end-to-end suite, and build its images once.
+# Prints the settings the suite must use (KEY=VALUE on stdout); progress goes to stderr.
+#  - a Docker engine + Compose v2 (scripts/install-docker.sh);
+#  - the public base image if it can be pulled, else a local Debian one (debootstrap);
+#  - MinIO if it can be pulled, else the locally built S3 stand-in (compose.standin.yaml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MLTOY_IMAGE=${MLTOY_IMAGE:-mltoy/bundle:0.1.0}
+PUBLIC_BASE=${PUBLIC_BASE:-python:3.11-slim-bookworm}
+LOCAL_BASE=${LOCAL_BASE:-mltoy/debian-python:bookworm}
+MINIO_IMAGE=${MINIO_IMAGE:-minio/minio:RELEASE.2025-04-22T22-12-26Z}
+STANDIN_IMAGE=${STANDIN_IMAGE:-mltoy/s3-standin:0.1.0}
+
+log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
+available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
+
+scripts/install-docker.sh >&2
+
+if available "$PUBLIC_BASE"; then
+  base=$PUBLIC_BASE
+else
+  log "$PUBLIC_BASE cannot be pulled (no registry?): using a local Debian base"
+  IMAGE=$LOCAL_BASE scripts/make-base-image.sh >&2
+  base=$LOCAL_BASE
+fi
+
+scripts/stage-ca-certs.sh >&2
+log "building $MLTOY_IMAGE on $base"
+docker build -q -f docker/Dockerfile --build-arg BASE_IMAGE="$base" \
+  --build-arg LOCK_SHA256="$(sha256sum requirements.lock | cut -c1-64)" -t "$MLTOY_IMAGE" . >&2
+
+if available "$MINIO_IMAGE"; then
+  echo "S3_IMAGE=$MINIO_IMAGE"
+  echo "COMPOSE_FILES=compose.yaml"
+else
+  log "$MINIO_IMAGE cannot be pulled: building the S3 stand-in $STANDIN_IMAGE"
+  docker build -q -f docker/s3-standin/Dockerfile --build-arg BASE_IMAGE="$base" \
+    -t "$STANDIN_IMAGE" . >&2
+  echo "S3_IMAGE=$STANDIN_IMAGE"
+  echo "COMPOSE_FILES=compose.yaml:compose.standin.yaml"
+fi
+echo "BASE_IMAGE=$base"
+echo "MLTOY_IMAGE=$MLTOY_IMAGE"

@@ -1,0 +1,131 @@
+"""Faults injected into the running stack: each run ends in a final state, nothing lost.
+
+These run last (see conftest): they stop, kill and disconnect parts of the stack.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from tests.e2e.stack import Stack, poll
+from tests.support import REPO_ROOT
+
+
+def new_params() -> dict:
+    """Params no run has used yet: every stage must really run (and push)."""
+    return {"split": {"seed": random.randrange(10_000, 10**9)}}
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def assert_remote_sound(stack: Stack) -> dict[str, bool]:
+    objects = stack.bucket()
+    corrupt = [key for key, ok in objects.items() if not ok]
+    assert not corrupt, f"objects whose content does not match their name: {corrupt}"
+    return objects
+
+
+def test_object_store_outage_is_ridden_out_by_retries(stack: Stack):
+    """The store drops off the network while a run starts; it retries, then completes."""
+    store = stack.compose("ps", "-q", "s3").stdout.strip()
+    network = stack.env["MLTOY_NETWORK"]
+    docker("network", "disconnect", network, store)
+    try:
+        run_id = stack.trigger("a", parameters={"params": new_params()})
+        stack.wait_state(run_id, {"Running"}, timeout=120)
+        time.sleep(15)  # the run's first attempts fail on the unreachable store
+    finally:
+        docker("network", "connect", "--alias", "s3", network, store)
+    run = stack.wait_final(run_id, timeout=300)
+    assert run.state.is_completed(), run.state.message
+    stack.logs_with(run_id, "Retry")
+    assert_remote_sound(stack)
+    assert stack.run_deployment("a").state.is_completed()  # and the next run is fine
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        ({"split": {"test_size": 2}}, "split.test_size"),
+        ({"train": {"C": "strong"}}, "train.C"),
+        ({"train": {"gamma": 1}}, "train.gamma"),
+    ],
+)
+def test_bad_parameters_fail_fast_with_a_one_line_reason(stack: Stack, params, key):
+    before = assert_remote_sound(stack)
+    started = time.monotonic()
+    run = stack.run_deployment("b", parameters={"params": params})
+    assert run.state.is_failed()
+    message = run.state.message or ""
+    assert key in message and "\n" not in message.strip(), message
+    assert time.monotonic() - started < 90
+    after = assert_remote_sound(stack)
+    assert set(before) <= set(after)  # nothing in the remote was removed
+
+
+def test_two_runs_of_one_deployment_never_overlap(stack: Stack):
+    ids = [stack.trigger("b", parameters={"params": new_params()}) for _ in range(2)]
+    runs = [stack.wait_final(run_id, timeout=400) for run_id in ids]
+    assert all(run.state.is_completed() for run in runs), [r.state for r in runs]
+    first, second = sorted(runs, key=lambda run: run.start_time)
+    assert first.end_time <= second.start_time  # concurrency_limit 1: one at a time
+
+
+def test_server_restart_mid_run_still_ends_completed(stack: Stack):
+    history = [run_id for runs in stack.runs.values() for run_id in runs]
+    run_id = stack.trigger("a", parameters={"params": new_params()})
+    stack.wait_state(run_id, {"Running"}, timeout=120)
+    stack.compose("restart", "prefect-server")
+    stack.compose("up", "-d", "--wait", "--no-build", "prefect-server")
+    run = stack.wait_final(run_id, timeout=300)
+    assert run.state.is_completed(), run.state.message
+    assert all(stack.client.read_flow_run(old).state for old in history)  # history kept
+
+
+def test_worker_killed_mid_run_then_restarted(stack: Stack):
+    run_id = stack.trigger("a", parameters={"params": new_params()})
+    stack.wait_state(run_id, {"Running"}, timeout=120)
+    stack.compose("kill", "worker")
+    run = stack.wait_final(run_id, timeout=300)  # the flow container reports by itself
+    assert run.state.is_completed(), run.state.message
+    stack.compose("up", "-d", "--wait", "--no-build", "worker")
+    assert stack.run_deployment("a").state.is_completed()  # slot free, worker back
+
+
+def test_dead_flow_container_is_marked_crashed_and_frees_the_slot(stack: Stack):
+    """A run whose container dies cannot report: the zombie automation must end it."""
+    run_id = stack.trigger("a", parameters={"params": new_params(), "fail_once": False})
+    stack.wait_state(run_id, {"Running"}, timeout=120)
+    time.sleep(3)  # the first heartbeat goes out as the run starts
+    docker("kill", stack.flow_container(run_id))
+    run = stack.wait_state(run_id, {"Crashed"}, timeout=240)
+    assert "heartbeat" in (run.state.message or "").lower()
+    assert stack.run_deployment("a").state.is_completed()  # the concurrency slot is free
+
+
+def test_missing_raw_data_in_the_remote_fails_with_a_clear_reason(stack: Stack):
+    objects = stack.bucket()
+    md5 = yaml.safe_load((REPO_ROOT / "data/raw/iris.csv.dvc").read_text())["outs"][0]["md5"]
+    raw_key = next(key for key in objects if key.endswith(md5[2:]) and f"/{md5[:2]}/" in key)
+    stack.in_network(
+        "import json, os; from botocore.session import get_session; "
+        "s3 = get_session().create_client('s3', endpoint_url=os.environ['S3_ENDPOINT_URL'], "
+        "region_name='us-east-1', aws_access_key_id=os.environ['S3_ROOT_USER'], "
+        "aws_secret_access_key=os.environ['S3_ROOT_PASSWORD']); "
+        f"s3.delete_object(Bucket='mltoy', Key='{raw_key}'); print(json.dumps(True))"
+    )
+    try:
+        run = stack.run_deployment("b", parameters={"params": new_params()})
+        assert run.state.is_failed()
+        assert "iris.csv" in (run.state.message or ""), run.state.message
+    finally:
+        stack.compose("run", "--rm", "deploy")  # puts the raw data back
+    poll(lambda: raw_key in stack.bucket() or None, 60, "raw data back in the remote")
+    assert stack.run_deployment("b").state.is_completed()

@@ -1,0 +1,41 @@
+"""Missing required .env values stop compose before anything starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.support import REPO_ROOT
+
+REQUIRED = {
+    "S3_ROOT_USER": "x",
+    "S3_ROOT_PASSWORD": "y",
+    "DOCKER_GID": "0",
+    "PREFECT_AUTH_STRING": "u:p",
+}
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, missing):
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in REQUIRED.items() if k != missing))
+    clean_env = {k: v for k, v in os.environ.items() if k not in REQUIRED}
+    result = subprocess.run(
+        ["docker", "compose", "--env-file", str(env_file), "-p", "mltoy-envcheck", "up", "-d"],
+        cwd=REPO_ROOT,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"{missing} is required" in result.stderr
+    containers = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=mltoy-envcheck"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert containers == ""
