@@ -99,14 +99,17 @@ def test_worker_killed_mid_run_then_restarted(stack: Stack):
     assert stack.run_deployment("a").state.is_completed()  # slot free, worker back
 
 
-def test_dead_flow_container_is_marked_crashed_and_frees_the_slot(stack: Stack):
-    """A run whose container dies cannot report: the zombie automation must end it."""
-    run_id = stack.trigger("a", parameters={"params": new_params(), "fail_once": False})
+def test_run_orphaned_by_worker_and_container_death_is_crashed_by_heartbeats(stack: Stack):
+    """Worker and flow container both die: nobody can report the run's end. The
+    zombie-run automation must mark it Crashed (missed heartbeats) and free the slot."""
+    run_id = stack.trigger("a", parameters={"params": new_params()})
     stack.wait_state(run_id, {"Running"}, timeout=120)
     time.sleep(3)  # the first heartbeat goes out as the run starts
+    stack.compose("kill", "worker")
     docker("kill", stack.flow_container(run_id))
-    run = stack.wait_state(run_id, {"Crashed"}, timeout=240)
-    assert "heartbeat" in (run.state.message or "").lower()
+    run = stack.wait_state(run_id, {"Crashed"}, timeout=300)
+    assert "heartbeat" in (run.state.message or "").lower(), run.state.message
+    stack.compose("up", "-d", "--wait", "--no-build", "worker")
     assert stack.run_deployment("a").state.is_completed()  # the concurrency slot is free
 
 
