@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,6 +31,19 @@ def set_param(project: Path, dotted: str, value: Any) -> None:
         node = node[part]
     node[leaf] = value
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def assert_reruns_like_dvc(run: Callable[[], dict[str, Any]], project: Path) -> None:
+    """After a first full run: what a second run, a split change and a train change rerun.
+
+    The same expectations for both options: DVC's for option A, option B's cache for B.
+    """
+    every = ("prepare", "train", "evaluate")
+    assert run()["stages"] == dict.fromkeys(every, "skipped")
+    set_param(project, "split.test_size", 0.25)
+    assert run()["stages"] == dict.fromkeys(every, "ran")
+    set_param(project, "train.C", 0.5)
+    assert run()["stages"] == {"prepare": "skipped", "train": "ran", "evaluate": "ran"}
 
 
 def snapshot(project: Path) -> dict[str, bytes]:
