@@ -89,6 +89,14 @@ deploy: env-check ## Re-register the deployments of prefect.yaml in the running 
 logs: env-check ## Follow the stack's logs
 	$(COMPOSE) logs -f --tail 100
 
+.PHONY: bench
+bench: setup ## Measure the bundle (about an hour; needs Docker); writes docs/benchmarks.md
+	$(PY) -m bench
+
+.PHONY: bench-smoke
+bench-smoke: setup ## The benchmark with tiny sizes (minutes); report in bench/out/smoke/
+	$(PY) -m bench --smoke
+
 .PHONY: lint
 lint: setup ## Lint and check formatting (ruff)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,205 @@
+"""`python -m bench [--smoke] [--repeats K] [--only SECTIONS] [--report-only]`.
+
+Measures the bundle and writes docs/benchmarks.md (+ docs/benchmarks.png). Each
+section's results are JSON in bench/out/ (git-ignored); the report is rendered from
+them alone, so `--report-only` re-renders it without measuring.
+
+`--smoke` keeps the script working in minutes: k = 1, tiny sizes, fewer variants, and
+writes its report to bench/out/smoke/ (never over docs/). Whatever it leaves out, it
+says so on stderr and in that report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.procs import REPO_ROOT, log
+
+SECTIONS = ("local", "data", "image", "stack")
+PARTS = {"stack": ("coldstart", "latency", "scale")}  # the stack section's result files
+
+
+def plan(smoke: bool, repeats: int | None) -> dict[str, Any]:
+    if smoke:
+        k = repeats or 1
+        return {
+            "mode": "smoke",
+            "local_repeats": k,
+            "data_sizes": (1_000, 5_000),
+            "data_repeats": k,
+            "image_repeats": k,
+            "coldstart_repeats": k,
+            "latency_repeats": k,
+            "latency_workers": ("default",),
+            "scale_sizes": (1, 2),
+            "scale_options": ("b",),
+            "scale_shipped_n": 2,
+            "scale_repeats": 1,
+            "scale_worker": "default",
+            "left_out": [
+                "data scale: 1e3 and 5e3 rows only (full: 1e3, 1e5, 1e6)",
+                "latency: shipped worker only; the tuned worker (1 s polling) is not measured",
+                "scale: N = 1, 2 of option B only (full: N = 1, 4, 16 of A and B)",
+                "scale: measured with the shipped worker's polling (5 s)",
+                f"k = {k} repeat(s) everywhere: medians of one value",
+            ],
+        }
+    k = repeats or 5
+    return {
+        "mode": "full",
+        "local_repeats": k,
+        "data_sizes": (1_000, 100_000, 1_000_000),
+        "data_repeats": max(3, k // 2),
+        "image_repeats": 3,
+        "coldstart_repeats": 3,
+        "latency_repeats": 3,
+        "latency_workers": ("default", "tuned"),
+        "scale_sizes": (1, 4, 16),
+        "scale_options": ("a", "b"),
+        "scale_repeats": 3,
+        "scale_worker": "tuned",
+        "scale_shipped_n": 4,
+        "left_out": [],
+    }
+
+
+def _save(out: Path, name: str, result: Any) -> None:
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = plan(args.smoke, args.repeats)
+    out = args.out or (REPO_ROOT / "bench" / "out" / ("smoke" if args.smoke else "full"))
+    out.mkdir(parents=True, exist_ok=True)
+    sections = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")
+    for line in settings["left_out"]:
+        log(f"SMOKE: left out: {line}")
+    for name in SECTIONS:
+        if name not in sections:
+            log(f"section {name}: not run (--only); its previous JSON, if any, is reported")
+
+    from bench.machine import describe
+
+    _save(out, "machine", describe())
+    _save(out, "plan", {**settings, "sections": sections})
+    failed = []
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="mltoy-bench-"))
+    try:
+        prepared: dict[str, Any] | None = None
+        for name in SECTIONS:
+            if name not in sections:
+                continue
+            section_start = time.monotonic()
+            log(f"section {name}: start")
+            try:
+                if name in ("image", "stack") and prepared is None:
+                    from bench.stack import prepare_images
+
+                    prepared = prepare_images(workdir)
+                    log(f"images ready in {prepared['prepare_s']:.0f}s: {prepared}")
+                _run_section(name, settings, workdir / name, out, prepared)
+            except Exception as exc:
+                traceback.print_exc()
+                failed.append(name)
+                _save(out, f"{name}-error", {"error": f"{type(exc).__name__}: {exc}"})
+            log(f"section {name}: done in {time.monotonic() - section_start:.0f}s")
+    finally:
+        if args.keep_workdir:
+            log(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    _save(out, "timing", {"total_s": time.monotonic() - started, "failed": failed})
+    _render(out, args.smoke)
+    if failed:
+        log(f"FAILED sections: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def _run_section(
+    name: str, settings: dict[str, Any], workdir: Path, out: Path, prepared: dict[str, Any] | None
+) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    # No stale result of an earlier run may stand in for this one.
+    for stale in (name, *PARTS.get(name, ())):
+        (out / f"{stale}.json").unlink(missing_ok=True)
+        (out / f"{stale}-error.json").unlink(missing_ok=True)
+    if name == "local":
+        from bench import local
+
+        _save(out, "local", local.run_section(workdir, settings["local_repeats"]))
+    elif name == "data":
+        from bench import data_scale
+
+        _save(
+            out,
+            "data",
+            data_scale.run_section(workdir, settings["data_sizes"], settings["data_repeats"]),
+        )
+    elif name == "image":
+        from bench import image
+
+        assert prepared is not None
+        _save(out, "image", image.run_section(prepared, workdir, settings["image_repeats"]))
+    elif name == "stack":
+        from bench import containers
+        from bench.stack import Stack
+
+        assert prepared is not None
+        stack = Stack(prepared, workdir)
+        try:
+            failed = containers.run_sections(stack, settings, lambda p, r: _save(out, p, r))
+            if failed:
+                raise RuntimeError(f"stack parts failed: {', '.join(failed)}")
+        except Exception:
+            stack.dump_logs(out / "stack-logs.txt")
+            log(f"stack: container logs in {out / 'stack-logs.txt'}")
+            raise
+        finally:
+            log("stack: down -v")
+            stack.down()
+
+
+def _render(out: Path, smoke: bool) -> None:
+    if smoke:
+        markdown, png = out / "benchmarks.md", out / "benchmarks.png"
+    else:
+        markdown, png = REPO_ROOT / "docs" / "benchmarks.md", REPO_ROOT / "docs" / "benchmarks.png"
+    report.write(out, markdown, png)
+    log(f"report: {markdown} (+ {png.name})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, k=1, minutes")
+    parser.add_argument("--repeats", type=int, help="k: repeats per measurement")
+    parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)}")
+    parser.add_argument("--out", type=Path, help="results directory (default bench/out/full|smoke)")
+    parser.add_argument("--report-only", action="store_true", help="re-render from the JSON")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep the temp workspaces")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        out = args.out or (REPO_ROOT / "bench" / "out" / ("smoke" if args.smoke else "full"))
+        _render(out, args.smoke)
+        return 0
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Sections 2, 3 and 5, on the benchmark's own compose stack.
+
+- cold start: `down -v`, then `up --wait` to healthy, `wait deploy`, and a first run of
+  option A triggered at once, to Completed;
+- latency: trigger -> Completed of A and B, split into phases (bench/timeline.py), cold
+  (a new remote: the bucket emptied but for the raw data) then warm (same params again:
+  everything in the remote), with the worker as shipped (polls every 5 s) and tuned
+  (bench/compose.tuned.yaml: every 1 s);
+- scale: N runs with distinct params submitted at once; throughput, latency, memory
+  per flow container, CPU by component, failures.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.cgroups import Sampler
+from bench.procs import log
+from bench.stack import POOL, PROJECT, Stack
+from bench.stacklogs import PATTERNS, errors, live_logs
+from bench.stats import summarize
+from bench.timeline import PHASES
+
+FIRST_RUN_OPTION = "a"
+
+
+def _not_completed(record: dict[str, Any]) -> str | None:
+    if record["state"] != "COMPLETED":
+        return f"{record['id']}: {record['state']}: {record['message']}"
+    return None
+
+
+def cold_start(stack: Stack, repeats: int) -> dict[str, Any]:
+    samples: list[dict[str, Any]] = []
+    for repeat in range(repeats):
+        stack.down()
+        start = time.time()
+        with_steps = stack.up()
+        with stack.connected():
+            run_id = stack.trigger(FIRST_RUN_OPTION)
+            stack.quiet_schedules()
+            run = stack.wait_final([run_id], 900)[run_id]
+            record = stack.describe(run)
+        completed = record["created"] + (record["phases"]["total"] or float("nan"))
+        sample = {
+            **with_steps,
+            "up_to_deployed_s": with_steps["up_healthy_s"] + with_steps["deploy_s"],
+            "up_to_first_completed_s": completed - start,
+            "first_run": record,
+        }
+        log(
+            f"cold start {repeat + 1}/{repeats}: healthy {sample['up_healthy_s']:.1f}s, "
+            f"deployed +{sample['deploy_s']:.1f}s, first run Completed at "
+            f"{sample['up_to_first_completed_s']:.1f}s ({record['state']})"
+        )
+        samples.append(sample)
+    return {
+        "repeats": repeats,
+        "first_run_option": FIRST_RUN_OPTION,
+        "up_healthy_s": summarize(s["up_healthy_s"] for s in samples),
+        "deploy_s": summarize(s["deploy_s"] for s in samples),
+        "up_to_deployed_s": summarize(s["up_to_deployed_s"] for s in samples),
+        "up_to_first_completed_s": summarize(s["up_to_first_completed_s"] for s in samples),
+        "failures": [f for s in samples if (f := _not_completed(s["first_run"]))],
+        "samples": samples,
+    }
+
+
+def latency(stack: Stack, repeats: int, workers: tuple[str, ...]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for worker in workers:
+        stack.set_worker(worker == "tuned")
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for repeat in range(repeats):
+            for option in ("a", "b"):
+                stack.wipe_remote()
+                for cache in ("cold", "warm"):
+                    record = stack.run_and_split(option)
+                    runs.setdefault(f"{option}_{cache}", []).append(record)
+                    total = record["phases"]["total"]
+                    log(
+                        f"latency {worker} {option} {cache} {repeat + 1}/{repeats}: "
+                        f"{record['state']} in {total or float('nan'):.1f}s {record['stages']}"
+                    )
+        results[worker] = {
+            key: {
+                "total": summarize(r["phases"]["total"] for r in records),
+                **{phase: summarize(r["phases"][phase] for r in records) for phase in PHASES},
+                "stages": [r["stages"] for r in records],
+                "failures": [f for r in records if (f := _not_completed(r))],
+            }
+            for key, records in runs.items()
+        }
+        results[worker]["runs"] = runs
+    return {"repeats": repeats, "workers": list(workers), "results": results}
+
+
+def scale(
+    stack: Stack,
+    sizes: tuple[int, ...],
+    options: tuple[str, ...],
+    repeats: int,
+    worker: str,
+    shipped_n: int | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """`progress(result)` gets the result so far after every batch (kept if a later
+    batch breaks the run)."""
+    stack.set_worker(worker == "tuned")
+    limit = max(sizes) * 2
+    result: dict[str, Any] = {
+        "sizes": list(sizes),
+        "options": list(options),
+        "repeats": repeats,
+        "worker": worker,
+        "concurrency_limit": limit,
+        "shipped_n": shipped_n,
+        "batches": [],
+    }
+    plan = [("b", shipped_n, 1)] * repeats if shipped_n else []
+    plan += [(option, n, limit) for option in options for n in sizes for _ in range(repeats)]
+    for option, n, batch_limit in plan:
+        # As shipped (concurrency_limit: 1) runs of one deployment wait for each other;
+        # to see what the machine can do, the benchmark's stack lifts that limit.
+        stack.set_concurrency(batch_limit)
+        result["batches"].append(_run_batch(stack, option, n, batch_limit))
+        if progress:
+            progress(result)
+    logs = {service: live_logs(PROJECT, service) for service in PATTERNS}
+    result["stack_log_errors_total"] = errors(logs, 0.0, float("inf"))
+    return result
+
+
+def _run_batch(stack: Stack, option: str, n: int, limit: int) -> dict[str, Any]:
+    start = time.time()
+    with Sampler(POOL, PROJECT) as sampler:
+        ids = [
+            stack.trigger(option, {"params": {"train": {"C": stack.unique_c()}}}) for _ in range(n)
+        ]
+        finals = stack.wait_final(ids, timeout=300 + 60 * n, partial=True)
+    end = time.time()
+    records = [
+        stack.describe(finals[run_id])
+        if run_id in finals
+        else _unfinished(stack, run_id, end - start)
+        for run_id in ids
+    ]
+    logs = {service: live_logs(PROJECT, service) for service in PATTERNS}
+    batch = {
+        **_batch(option, n, records, sampler),
+        "concurrency_limit": limit,
+        "window": [start, end],
+        "log_errors": errors(logs, start, end),
+    }
+    log(
+        f"scale {option} N={n} limit {limit}: {batch['throughput_per_min']:.2f} runs/min, "
+        f"latency median {batch['latency_s']['median']:.1f}s, max running "
+        f"{batch['max_concurrent']}, failures {len(batch['failures'])}, machine CPU busy "
+        f"{batch['machine_busy']:.0%}"
+    )
+    return batch
+
+
+def _unfinished(stack: Stack, run_id: Any, waited: float) -> dict[str, Any]:
+    """A run not final when the batch gave up on it: counted as a failure."""
+    run = stack.client.read_flow_run(run_id)
+    return {
+        "id": str(run_id),
+        "state": f"NOT FINAL ({run.state.name if run.state else '?'})",
+        "message": f"not final after {waited:.0f} s",
+        "created": run.created.timestamp(),
+        "phases": dict.fromkeys(("queue_wait", "submit", "container_start", "flow_run", "total")),
+        "container": {},
+        "stages": {},
+    }
+
+
+def _batch(option: str, n: int, records: list[dict[str, Any]], sampler: Sampler) -> dict[str, Any]:
+    created = min(r["created"] for r in records)
+    ends = [r["created"] + r["phases"]["total"] for r in records if r["phases"]["total"]]
+    span = (max(ends) - created) if ends else None
+    flows = [sampler.flows.get(r["id"], {}) for r in records]
+    flow_cpu = sum(f.get("cpu_last", 0.0) for f in flows)
+    return {
+        "option": option,
+        "n": n,
+        "span_s": span,
+        "throughput_per_min": (60 * len(ends) / span) if span else 0.0,
+        "latency_s": summarize(r["phases"]["total"] for r in records),
+        "queue_wait_s": summarize(r["phases"]["queue_wait"] for r in records),
+        "flow_run_s": summarize(r["phases"]["flow_run"] for r in records),
+        "peak_working_set_mb": summarize(f.get("working_set", 0) / 2**20 for f in flows if f),
+        "peak_rss_mb": summarize(f.get("rss", 0) / 2**20 for f in flows if f),
+        "peak_cgroup_mb": summarize(f.get("peak", 0) / 2**20 for f in flows if f),
+        "containers_sampled": sum(1 for f in flows if f),
+        "max_concurrent": _max_concurrent(records),
+        "cpu_s": {
+            "flow containers": flow_cpu,
+            **{name: s.get("cpu_s", 0.0) for name, s in sampler.services.items()},
+        },
+        "machine_busy": sampler.machine_busy,
+        "sampled_wall_s": sampler.wall_s,
+        "failures": [f for r in records if (f := _not_completed(r))],
+        "stages": [r["stages"] for r in records],
+        "foreign_containers": sorted(sampler.foreign),
+    }
+
+
+def _max_concurrent(records: list[dict[str, Any]]) -> int:
+    """Most flow runs in Running at once (from their Running -> Completed spans)."""
+    marks = []
+    for r in records:
+        p = r["phases"]
+        if p["flow_run"] is None or p["total"] is None:
+            continue
+        end = r["created"] + p["total"]
+        marks += [(end - p["flow_run"], 1), (end, -1)]
+    running = peak = 0
+    for _, step in sorted(marks, key=lambda m: (m[0], m[1])):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def run_sections(stack: Stack, plan: dict[str, Any], save: Any) -> list[str]:
+    """Cold start leaves the stack up; latency and scale reuse it. `save(name, result)`
+    keeps each result as soon as it exists; a failed part is saved as its error."""
+    parts = {
+        "coldstart": lambda: cold_start(stack, plan["coldstart_repeats"]),
+        "latency": lambda: latency(stack, plan["latency_repeats"], plan["latency_workers"]),
+        "scale": lambda: scale(
+            stack,
+            plan["scale_sizes"],
+            plan["scale_options"],
+            plan["scale_repeats"],
+            plan["scale_worker"],
+            plan.get("scale_shipped_n"),
+            lambda partial: save("scale", partial),
+        ),
+    }
+    failed = []
+    for name, part in parts.items():
+        try:
+            if name == "coldstart":
+                save(name, part())
+                continue
+            with stack.connected():
+                stack.quiet_schedules()
+                save(name, part())
+        except Exception as exc:  # keep going: the other parts may still measure
+            log(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+            save(name, {"error": f"{type(exc).__name__}: {exc}"})
+            failed.append(name)
+            if name == "coldstart":
+                raise  # no stack to measure the rest on
+    return failed

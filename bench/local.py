@@ -1,0 +1,197 @@
+"""Section 1: local overhead of the flows over bare `dvc repro`, measured side by side.
+
+Five variants, each in its own throw-away workspace, against one local Prefect server:
+
+- `dvc`: `python -m dvc repro` (what option A runs inside its task);
+- `a_cli`, `b_cli`: `python -m flows.cli a|b --project-dir P`, a new interpreter per run
+  (imports included, as in a flow container or a user's shell);
+- `a_inproc`, `b_inproc`: `pipeline_a(...)` / `pipeline_b(...)` called in one warmed-up
+  process (imports paid once): the flow engine's own overhead.
+
+Each repeat runs every variant once as a no-op (everything up to date) and once after a
+`train.C` change (a value never used before, so no cache can answer), in an order that
+rotates between repeats. The measuring runs in a child process (`python -m bench.local`)
+whose environment points Prefect at the section's server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.prefect_local import local_server
+from bench.procs import PYTHON, REPO_ROOT, child_env, log, run_timed
+from bench.stats import summarize
+from bench.workspace import new_project, params_with, raw_iris, set_param
+
+VARIANTS = ("dvc", "a_cli", "b_cli", "a_inproc", "b_inproc")
+NOT_RUN = {"skipped", "restored"}
+
+
+def c_value(repeat: int) -> float:
+    """A train.C per full run that no earlier run used (1.0 is the project's)."""
+    return round(0.5 + 0.0137 * (repeat + 1), 4)
+
+
+# ---------------------------------------------------------------- the measuring child
+
+
+def _dvc_outcomes(output: str) -> dict[str, str]:
+    from flows.dvc_output import stage_outcomes
+
+    return stage_outcomes(output.splitlines())
+
+
+def _cli_outcomes(output: str) -> dict[str, str]:
+    outcomes = {}
+    for line in output.splitlines():
+        if line.startswith("stage ") and ": " in line:
+            name, outcome = line[len("stage ") :].split(": ", 1)
+            outcomes[name] = outcome.strip()
+    return outcomes
+
+
+def _runners(workdir: Path) -> dict[str, Callable[[Path, float | None], dict[str, str]]]:
+    from flows.option_a import pipeline_a
+    from flows.option_b import pipeline_b
+
+    logs = workdir / "logs"
+
+    def dvc(project: Path, c: float | None) -> dict[str, str]:
+        if c is not None:
+            set_param(project, "train.C", c)
+        _, result = run_timed(
+            [PYTHON, "-m", "dvc", "repro"], cwd=project, log_file=logs / "dvc.log"
+        )
+        outcomes = _dvc_outcomes(result.stdout + result.stderr)
+        # A no-op `dvc repro` names no stage as running: absent means up to date.
+        return {stage: outcomes.get(stage, "skipped") for stage in ("prepare", "train", "evaluate")}
+
+    def cli(option: str) -> Callable[[Path, float | None], dict[str, str]]:
+        def run(project: Path, c: float | None) -> dict[str, str]:
+            argv = [PYTHON, "-m", "flows.cli", option, "--project-dir", str(project)]
+            if c is not None:
+                params = workdir / f"params-{option}-{c}.yaml"
+                params.write_text(yaml.safe_dump(params_with(project, "train.C", c)))
+                argv += ["--params", str(params)]
+            _, result = run_timed(argv, cwd=project, log_file=logs / f"{option}_cli.log")
+            return _cli_outcomes(result.stdout)
+
+        return run
+
+    def inproc(pipeline: Callable[..., dict[str, Any]]) -> Callable:
+        def run(project: Path, c: float | None) -> dict[str, str]:
+            params = {"train": {"C": c}} if c is not None else None
+            return pipeline(project_dir=str(project), params=params)["stages"]
+
+        return run
+
+    return {
+        "dvc": dvc,
+        "a_cli": cli("a"),
+        "b_cli": cli("b"),
+        "a_inproc": inproc(pipeline_a),
+        "b_inproc": inproc(pipeline_b),
+    }
+
+
+def _check(variant: str, kind: str, outcomes: dict[str, str]) -> None:
+    ran = {stage for stage, outcome in outcomes.items() if outcome not in NOT_RUN}
+    expected = set() if kind == "noop" else {"train", "evaluate"}
+    if ran != expected:
+        raise AssertionError(
+            f"{variant} {kind}: expected {expected or 'nothing'} to run: {outcomes}"
+        )
+
+
+def measure(workdir: Path, repeats: int) -> dict[str, Any]:
+    runners = _runners(workdir)
+    projects = {variant: workdir / "projects" / variant for variant in VARIANTS}
+    for variant in VARIANTS:  # warm-up: a first full run, then a first no-op
+        runners[variant](projects[variant], None)
+        _check(variant, "noop", runners[variant](projects[variant], None))
+    times: dict[str, dict[str, list[float]]] = {"noop": {}, "full": {}}
+    for repeat in range(repeats):
+        order = VARIANTS[repeat % len(VARIANTS) :] + VARIANTS[: repeat % len(VARIANTS)]
+        for kind, c in (("noop", None), ("full", c_value(repeat))):
+            for variant in order:
+                start = time.perf_counter()
+                outcomes = runners[variant](projects[variant], c)
+                elapsed = time.perf_counter() - start
+                _check(variant, kind, outcomes)
+                times[kind].setdefault(variant, []).append(elapsed)
+                print(f"{kind} {variant}: {elapsed:.2f}s {outcomes}", file=sys.stderr, flush=True)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.local")
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.out.write_text(json.dumps(measure(args.workdir, args.repeats)))
+    return 0
+
+
+# ---------------------------------------------------------------- the section
+
+
+def run_section(workdir: Path, repeats: int) -> dict[str, Any]:
+    from bench import profile
+
+    raw = raw_iris(workdir)
+    for variant in VARIANTS:
+        new_project(workdir / "projects" / variant, raw)
+    with local_server(workdir) as prefect_env:
+        out = workdir / "local-times.json"
+        log(f"local: {len(VARIANTS)} variants x {repeats} repeats (no-op and train change)")
+        elapsed, _ = run_timed(
+            [
+                PYTHON,
+                "-m",
+                "bench.local",
+                "--workdir",
+                str(workdir),
+                "--repeats",
+                str(repeats),
+                "--out",
+                str(out),
+            ],
+            cwd=REPO_ROOT,
+            env=child_env(prefect_env),
+            log_file=workdir / "logs" / "local-child.log",
+            timeout=3600,
+        )
+        times = json.loads(out.read_text())
+        log(f"local: timings done in {elapsed:.0f}s; profiling one no-op run of A and B")
+        profiles = {
+            option: profile.profile_noop(
+                option, workdir / "projects" / f"{option}_cli", prefect_env, workdir / "profile"
+            )
+            for option in ("a", "b")
+        }
+    return {
+        "repeats": repeats,
+        "noop": {variant: summarize(values) for variant, values in times["noop"].items()},
+        "full": {variant: summarize(values) for variant, values in times["full"].items()},
+        "profile": profiles,
+        "measured_as": {
+            "dvc": "python -m dvc repro (subprocess)",
+            "a_cli": "python -m flows.cli a (subprocess, PREFECT_API_URL set)",
+            "b_cli": "python -m flows.cli b (subprocess, PREFECT_API_URL set)",
+            "a_inproc": "pipeline_a() call in a warmed-up process",
+            "b_inproc": "pipeline_b() call in a warmed-up process",
+        },
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Where a no-op flow run's time goes: interpreter, imports, Prefect, DVC, stage code.
+
+One no-op run per option in a new interpreter (as `python -m flows.cli` or a flow
+container runs it), driven by `python -m bench.profile OPTION PROJECT OUT`:
+
+- wall clock marks split it into interpreter start, the top-level imports, the flow call,
+  and exit (Prefect flushes its log and event queues there);
+- cProfile over the flow call, in the main thread and in every thread started during it
+  (option B's stages run in the task runner's threads), gives the DVC and stage-code
+  parts by their cumulative time; the rest of the flow call is Prefect's engine and API;
+- `python -X importtime` gives each top-level package's own import time.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import pstats
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from bench.procs import PYTHON, REPO_ROOT, child_env, run_timed
+
+# (label, file suffix, function): cumulative time of these calls inside the flow call.
+ANCHORS = {
+    "a": [
+        ("dvc repro subprocess (waiting on DVC)", "flows/shell.py", "stream"),
+    ],
+    "b": [
+        ("DVC repo open (content store)", "flows/content_store.py", "__init__"),
+        ("cache keys: hashing deps, params", "flows/option_b.py", "stage_cache_key"),
+        ("checking/restoring outputs (md5)", "flows/content_store.py", "restore"),
+    ],
+}
+COMMON = [
+    ("stage code (mltoy)", "mltoy/cli.py", "run"),
+    ("reading metrics", "flows/reporting.py", "read_metrics"),
+]
+IMPORT_FUNCS = {"_find_and_load", "_handle_fromlist"}
+
+
+# ---------------------------------------------------------------- the driven child
+
+
+def _drive(option: str, project: str, out: str) -> None:
+    wall0 = time.time()
+    started = float(os.environ.get("BENCH_LAUNCHED_AT", wall0))  # set by the parent
+    t0 = time.perf_counter()
+    if option == "a":
+        from flows.option_a import pipeline_a as pipeline
+    else:
+        from flows.option_b import pipeline_b as pipeline
+    t1 = time.perf_counter()
+
+    thread_profiles: list[cProfile.Profile] = []
+
+    def start_thread_profile(*_: object) -> None:
+        sys.setprofile(None)
+        profiler = cProfile.Profile()
+        thread_profiles.append(profiler)
+        profiler.enable()
+
+    threading.setprofile(start_thread_profile)
+    main = cProfile.Profile()
+    main.enable()
+    result = pipeline(project_dir=project)
+    main.disable()
+    threading.setprofile(None)
+    t2 = time.perf_counter()
+
+    main.dump_stats(f"{out}.main.prof")
+    stats = pstats.Stats(main)
+    for profiler in thread_profiles:
+        with suppress(TypeError, ValueError):  # a thread that recorded nothing
+            stats.add(profiler)
+    stats.dump_stats(f"{out}.prof")
+    Path(f"{out}.json").write_text(
+        json.dumps(
+            {
+                "startup_s": wall0 - started,
+                "imports_s": t1 - t0,
+                "flow_s": t2 - t1,
+                "threads_profiled": len(thread_profiles),
+                "stages": result["stages"],
+            }
+        )
+    )
+
+
+# ---------------------------------------------------------------- analysis (pure)
+
+
+def anchor_times(stats: dict, anchors: list[tuple[str, str, str]]) -> dict[str, float]:
+    """{label: cumulative seconds minus the imports made directly inside it}."""
+    found: dict[str, float] = {}
+    for label, suffix, name in anchors:
+        total = 0.0
+        for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items():
+            if func == name and filename.replace("\\", "/").endswith(suffix):
+                total += ct - _imports_called_by(stats, (filename, _line, func))
+        found[label] = max(total, 0.0)
+    return found
+
+
+def _imports_called_by(stats: dict, caller: tuple) -> float:
+    spent = 0.0
+    for (filename, _line, func), (_cc, _nc, _tt, _ct, callers) in stats.items():
+        if func in IMPORT_FUNCS and "importlib" in filename and caller in callers:
+            spent += callers[caller][3]
+    return spent
+
+
+def import_time(stats: dict) -> float:
+    """Cumulative time in the import machinery (outermost calls only, as cProfile counts)."""
+    return sum(
+        ct
+        for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items()
+        if func == "_find_and_load" and "importlib" in filename
+    )
+
+
+# Parts of Prefect's engine worth naming (cumulative, main thread; they may nest).
+ENGINE_PARTS = [
+    ("create the flow run (API)", "prefect/flow_engine.py", "create_flow_run"),
+    ("start the run: context, client, first states", "prefect/flow_engine.py", "initialize_run"),
+    ("flow state changes (API)", "prefect/flow_engine.py", "set_state"),
+    ("heartbeat thread start and join", "prefect/flow_engine.py", "_send_heartbeats"),
+    ("serialize the parameters", "prefect/flows.py", "serialize_parameters"),
+    ("metrics artifact (API)", "prefect/artifacts.py", "create_table_artifact"),
+    ("all HTTP requests of the main thread", "prefect/client/base.py", "send"),
+]
+
+
+def engine_parts(stats: dict) -> list[dict[str, Any]]:
+    """Cumulative seconds of named parts of Prefect's engine (absent ones left out)."""
+    rows = []
+    for label, suffix, name in ENGINE_PARTS:
+        found = [
+            ct
+            for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items()
+            if func == name and filename.replace("\\", "/").endswith(suffix)
+        ]
+        if found:
+            rows.append({"part": label, "cumulative_s": max(found)})
+    return rows
+
+
+_IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def imports_by_package(importtime_stderr: str, count: int = 7) -> list[dict[str, Any]]:
+    """Own import time summed per top-level package (from `python -X importtime`)."""
+    own: dict[str, float] = defaultdict(float)
+    for line in importtime_stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match:
+            own[match.group(4).split(".")[0]] += int(match.group(1)) / 1e6
+    total = sum(own.values()) or 1.0
+    ranked = sorted(own.items(), key=lambda item: -item[1])
+    rows = [{"package": name, "share": seconds / total} for name, seconds in ranked[:count]]
+    rest = sum(seconds for _, seconds in ranked[count:])
+    rows.append({"package": "(other)", "share": rest / total})
+    return rows
+
+
+def breakdown(option: str, marks: dict[str, float], total_s: float, stats: dict) -> dict[str, Any]:
+    anchors = anchor_times(stats, ANCHORS[option] + COMMON)
+    lazy_imports = import_time(stats)
+    engine = marks["flow_s"] - lazy_imports - sum(anchors.values())
+    parts = {
+        "interpreter start": marks["startup_s"],
+        "interpreter exit (incl. Prefect flushing its log and event queues)": max(
+            total_s - marks["startup_s"] - marks["imports_s"] - marks["flow_s"], 0.0
+        ),
+        "top-level imports (the flow module and all it imports)": marks["imports_s"],
+        "imports during the flow call": lazy_imports,
+        **anchors,
+        "Prefect engine + API calls (rest of the flow call)": max(engine, 0.0),
+    }
+    return {"total_s": total_s, "parts": parts}
+
+
+# ---------------------------------------------------------------- the section part
+
+
+def profile_noop(option: str, project: Path, prefect_env: dict[str, str], outdir: Path) -> dict:
+    outdir.mkdir(parents=True, exist_ok=True)
+    prefix = outdir / f"noop-{option}"
+    # The driver is bench's own module: importable from the repo root.
+    env = child_env({**prefect_env, "PYTHONPATH": str(REPO_ROOT)})
+    env["BENCH_LAUNCHED_AT"] = repr(time.time())
+    total, _ = run_timed(
+        [PYTHON, "-m", "bench.profile", option, str(project), str(prefix)],
+        cwd=project,
+        env=env,
+        log_file=outdir / "profile.log",
+    )
+    marks = json.loads(Path(f"{prefix}.json").read_text())
+    if any(outcome not in ("skipped", "restored") for outcome in marks["stages"].values()):
+        raise AssertionError(f"profiled run of {option} was not a no-op: {marks['stages']}")
+    stats = pstats.Stats(f"{prefix}.prof").stats  # type: ignore[attr-defined]
+    module = "flows.option_a" if option == "a" else "flows.option_b"
+    importtime = subprocess.run(
+        [PYTHON, "-X", "importtime", "-c", f"import {module}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = breakdown(option, marks, total, stats)
+    result["imports_by_package"] = imports_by_package(importtime.stderr)
+    main_stats = pstats.Stats(f"{prefix}.main.prof").stats  # type: ignore[attr-defined]
+    result["engine_parts"] = engine_parts(main_stats)
+    result["threads_profiled"] = marks["threads_profiled"]
+    return result
+
+
+if __name__ == "__main__":
+    _drive(*sys.argv[1:4])
