@@ -178,6 +178,18 @@ def image(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _failure_kinds(failures: list[str]) -> str:
+    server = sum(1 for f in failures if "Server error '50" in f)
+    crashed = sum(1 for f in failures if "Crashed" in f)
+    other = len(failures) - server - crashed
+    parts = [
+        f"{server} ended on a 500/503 answer from the Prefect server" if server else "",
+        f"{crashed} was marked Crashed while it ran" if crashed else "",
+        f"{other} other (e.g. the flow process exited 1)" if other else "",
+    ]
+    return ", ".join(part for part in parts if part)
+
+
 def scale(r: dict[str, Any]) -> list[str]:
     from bench.report import scale_groups
 
@@ -188,15 +200,24 @@ def scale(r: dict[str, Any]) -> list[str]:
     lines = []
     failures = [f for g in groups for f in g["failures"]]
     if failures:
-        lines.append(f"- **{len(failures)} failed run(s) at scale:** " + "; ".join(failures[:5]))
+        lines.append(
+            f"- **{len(failures)} failed run(s)** (listed in section 5): {_failure_kinds(failures)}"
+            + (
+                "; and the server refused the benchmark's next batch (503)."
+                if s.get("aborted")
+                else "."
+            )
+        )
     open_groups = [g for g in groups if g["limit"] != 1]
     biggest = max((g["n"] for g in open_groups), default=None)
     best = max(open_groups, key=lambda g: g["throughput"]["median"] or 0.0, default=None)
+    explained = False
     for g in (g for g in open_groups if g["n"] == biggest):
         cpu = g["cpu_s"]
         busy = g["busy"]["median"] or 0.0
         errors = g.get("log_errors") or {}
         locked, stalled = errors.get("database_locked", 0), errors.get("worker_not_polled", 0)
+        dropped, late = errors.get("events_dropped", 0), errors.get("late_crash_attempts", 0)
         per_run = cpu.get("flow containers", 0.0) / max(g["runs"], 1)
         usage = f"both cores {busy:.0%} busy" + (
             f"; CPU time over the {g['repeats']} batch(es): flow "
@@ -206,34 +227,47 @@ def scale(r: dict[str, Any]) -> list[str]:
             if cpu
             else ""
         )
+        noisy = " (other containers ran during it)" if g.get("foreign") else ""
         head = (
             f"- **Scale, option {g['option'].upper()} at N = {g['n']}: "
             f"{g['throughput']['median']:.1f} runs/min, latency median "
-            f"{g['latency']['median']:.0f} s.**"
+            f"{g['latency']['median']:.0f} s{noisy}.**"
         )
-        if locked or stalled:
+        counts = (
+            f"the server logged `database is locked` {locked} times, gave up storing events "
+            f"{dropped} times and saw {late} attempts to crash runs that had already ended; "
+            f"the worker logged {stalled} times that it had not polled its pool for 30 s or more"
+        )
+        if (locked or stalled) and explained:
+            lines.append(f"{head} The same bound ({usage}): {counts}.")
+        elif locked or stalled:
+            explained = True
             lines.append(
-                f"{head} Not bound by the cores ({usage}). The Prefect server's SQLite "
-                f"database answered `database is locked` {locked} times and the worker logged "
-                f"{stalled} times that it had not polled its pool for 30 s or more: with 16 "
-                "flow runs writing states, logs (option A streams every DVC output line), "
-                "events and heartbeats at once, SQLite's single writer serialises the API, "
-                "flow runs wait on it (for minutes between their last task and Completed), "
-                "and the worker's loop waits behind them (its health check fails). This is "
-                "SQLite's known limit under concurrent writes (PrefectHQ/prefect#10188). "
-                "What would change it: PostgreSQL as the server's database (a compose "
-                "service; Prefect's recommendation beyond light use), and a work-pool or "
-                "deployment concurrency limit near what the cores can run"
+                f"{head} Not bound by the cores ({usage}): {counts}. With 16 flow runs writing "
+                "states, logs (option A streams every DVC output line), events and heartbeats "
+                "at once, SQLite's single writer serialises the Prefect API: flow runs wait on "
+                "it (for minutes between their last task and Completed), the worker's loop "
+                "waits behind them (its health check fails), some requests end in 500/503, and "
+                "events the server cannot store are dropped, so the zombie-run automation "
+                "(90 s without a heartbeat -> Crashed, deploy/automations.py) fires on runs "
+                "whose heartbeats were lost (the late crash attempts above; whether it also "
+                "hit a live run was not recorded). This is SQLite's known limit "
+                "under concurrent writes (PrefectHQ/prefect#10188). What would change it: "
+                "PostgreSQL as the server's database (a compose service; Prefect's "
+                "recommendation beyond light use), and a work-pool or deployment concurrency "
+                "limit near what the cores can run"
                 + (
                     f" (here N = {best['n']} gave the best throughput, "
-                    f"{best['throughput']['median']:.1f} runs/min)"
+                    f"{best['throughput']['median']:.1f} runs/min with option "
+                    f"{best['option'].upper()})"
                     if best
                     else ""
                 )
                 + ", so surplus runs wait in the queue instead of in the database."
             )
         else:
-            verdict = "the cores" if busy >= 0.85 and g["stack_share"] < 0.25 else "not the cores"
+            share = g["stack_share"] or 0.0
+            verdict = "the cores" if busy >= 0.85 and share < 0.25 else "not the cores"
             lines.append(
                 f"{head} {usage[0].upper()}{usage[1:]}: the bound is {verdict}. A flow "
                 "container spends its CPU mostly starting a Python process that imports "

@@ -79,6 +79,7 @@ _FONT = {
     "[": "0E 08 08 08 08 08 0E",
     "]": "0E 02 02 02 02 02 0E",
     "?": "0E 11 01 02 04 00 04",
+    ";": "00 0C 0C 00 0C 04 08",
 }
 GLYPH_W, GLYPH_H = 6, 8  # cell size in font pixels (5x7 glyph + spacing)
 
@@ -163,6 +164,12 @@ def nice_max(value: float) -> float:
     return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value * 0.9999)
 
 
+def tick_count(full: float) -> int:
+    """4 steps for 2, 4, 20.. (0.5, 5 apart); 5 for 1, 2.5, 5, 10.. (0.2, 0.5, 1, 2 apart)."""
+    leading = full / 10 ** math.floor(math.log10(full))
+    return 4 if round(leading, 3) in (2.0, 4.0) else 5
+
+
 def bar_chart(panels: list[Panel], path: Path, width: int = 1100) -> None:
     scale, row_h, pad = 2, 24, 16
     label_w = max(text_width(bar.label) for panel in panels for bar in panel.bars) + 2 * pad
@@ -204,8 +211,9 @@ def bar_chart(panels: list[Panel], path: Path, width: int = 1100) -> None:
             first = y - row_h * len(panel.bars)
             for yy in range(first, y, 8):
                 canvas.rect(tx - 1, yy, 2, 4, PALETTE[3])
-        canvas.rect(label_w, y, plot_w, 1, GREY)  # axis and ticks: 0, 1/2, 1 of the scale
-        for fraction in (0, 0.25, 0.5, 0.75, 1):
+        canvas.rect(label_w, y, plot_w, 1, GREY)  # axis and ticks at round values
+        steps = tick_count(full)
+        for fraction in (i / steps for i in range(steps + 1)):
             tick_x = label_w + int(plot_w * fraction)
             canvas.rect(tick_x, y, 1, 5, GREY)
             value = full * fraction

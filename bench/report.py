@@ -113,7 +113,9 @@ def key_numbers(r: dict[str, Any]) -> dict[str, Any]:
     k["scale_runs"] = sum(g["runs"] for g in groups) if groups else None
     top = [g for g in groups if g["n"] == biggest and g["limit"] != 1]
     k["scale_busy"] = min((g["busy"]["median"] for g in top if g["busy"]["median"]), default=None)
-    k["scale_stack_share"] = max((g["stack_share"] for g in top), default=None)
+    k["scale_stack_share"] = max(
+        (g["stack_share"] for g in top if g["stack_share"] is not None), default=None
+    )
     k["scale_log_errors"] = _add_counts(g.get("log_errors") for g in top)
     k["scale_top_failures"] = sum(len(g["failures"]) for g in top) if top else None
     k["scale_top_runs"] = sum(g["runs"] for g in top) if top else None
@@ -204,7 +206,7 @@ def targets(r: dict[str, Any], k: dict[str, Any]) -> list[str]:
             ),
         ]
     )
-    busy, server_share = k.get("scale_busy"), k.get("scale_stack_share") or 0.0
+    busy, server_share = k.get("scale_busy"), k.get("scale_stack_share")
     errors = k.get("scale_log_errors") or {}
     trouble = errors.get("database_locked", 0) + errors.get("worker_not_polled", 0)
     rows.append(
@@ -213,8 +215,12 @@ def targets(r: dict[str, Any], k: dict[str, Any]) -> list[str]:
             "n/a"
             if busy is None
             else (
-                f"machine CPU {busy:.0%} busy during N = {n}; Prefect server + worker used "
-                f"{server_share:.0%} of the CPU time"
+                f"machine CPU {busy:.0%} busy during N = {n}"
+                + (
+                    f"; Prefect server + worker used {server_share:.0%} of the CPU time"
+                    if server_share is not None
+                    else ""
+                )
                 + (
                     f"; the server logged `database is locked` "
                     f"{errors.get('database_locked', 0)} times, the worker 'not polled' "
@@ -224,7 +230,9 @@ def targets(r: dict[str, Any], k: dict[str, Any]) -> list[str]:
                 )
             ),
             _verdict(
-                None if busy is None else busy >= 0.85 and server_share < 0.25 and not trouble
+                None
+                if busy is None
+                else busy >= 0.85 and (server_share or 0.0) < 0.25 and not trouble
             ),
         ]
     )
@@ -471,7 +479,9 @@ def scale_groups(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "busy": summarize(b["machine_busy"] for b in members),
                 "cpu_s": cpu,
                 "stack_share": (cpu.get("prefect-server", 0.0) + cpu.get("worker", 0.0))
-                / (sum(cpu.values()) or 1.0),
+                / sum(cpu.values())
+                if cpu and sum(cpu.values())
+                else None,
                 "failures": [f for b in members for f in b["failures"]],
                 "runs": sum(b["n"] for b in members),
                 "log_errors": _add_counts(b.get("log_errors") for b in members),
@@ -544,7 +554,7 @@ def section_scale(r: dict[str, Any]) -> list[str]:
                 span(g["working_set"], unit="MB", digits=0),
                 span(g["rss"], unit="MB", digits=0),
                 pct(g["busy"]),
-                f"{g['stack_share']:.0%}" if g["cpu_s"] else "n/a",
+                f"{g['stack_share']:.0%}" if g["stack_share"] is not None else "n/a",
                 _log_errors(g["log_errors"]),
                 f"{len(g['failures'])} / {g['runs']}",
                 f"{g['foreign_batches']} of {g['repeats']}" if g["foreign"] else "none",
@@ -667,6 +677,31 @@ def section_data(r: dict[str, Any]) -> list[str]:
     lines += table(
         ["rows", "MB", "`dvc push` s", "plain upload s", "`dvc pull` s", "plain download s"], rows
     )
+    big = max(d["results"], key=lambda x: x["rows"])
+    small = min(d["results"], key=lambda x: x["rows"])
+    med = {
+        key: big[key]["median"]
+        for key in ("dvc_push_s", "s3_upload_s", "dvc_pull_s", "s3_download_s")
+    }
+    stage_overhead = [
+        big["repro"][stage]["median"] - big["compute"][stage]["median"]
+        for stage in ("prepare", "train", "evaluate")
+    ]
+    lines += [
+        f"At {small['rows']:,} rows each stage under DVC takes about "
+        f"{small['repro']['prepare']['median']:.1f} s for "
+        f"{small['compute']['prepare']['median']:.2f} s of compute: a new interpreter "
+        f"importing pandas and scikit-learn per stage. At {big['rows']:,} rows the compute "
+        f"dominates (DVC adds {min(stage_overhead):.1f}–{max(stage_overhead):.1f} s per stage, "
+        f"interpreter and hashing included). `dvc push`/`pull` carry a fixed cost of about "
+        f"{small['dvc_push_s']['median']:.1f} s (DVC's start-up and its index), so on small "
+        f"data they are slow next to a plain copy; on {big['tracked_bytes'] / 2**20:.0f} MB, "
+        f"push takes {med['dvc_push_s'] / med['s3_upload_s']:.1f}x and pull "
+        f"{med['dvc_pull_s'] / med['s3_download_s']:.1f}x the plain copy's time, and that "
+        "absolute gap stays about the same size as the data grows, so DVC's transfer is not "
+        "the bound at these sizes.",
+        "",
+    ]
     return lines
 
 

@@ -22,7 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PATTERNS = {
-    "prefect-server": {"database_locked": "sqlite3.OperationalError: database is locked"},
+    "prefect-server": {
+        "database_locked": "sqlite3.OperationalError: database is locked",
+        # the server gave up writing events (heartbeats, state changes) it could not store
+        "events_dropped": "Max flush retries",
+        # an automation (the zombie-run one) tried to crash a run that had already ended
+        "late_crash_attempts": "Failed to set state: Run is already in terminal state",
+        "server_errors": "Encountered exception in request",
+    },
     "worker": {"worker_not_polled": "Worker has not polled in the last"},
 }
 
@@ -123,7 +130,9 @@ _BATCH_LINE = re.compile(
     r"latency median (?P<lat>[\d.]+)s, max running (?P<running>\d+), failures "
     r"(?P<failures>\d+), machine CPU busy (?P<busy>\d+)%"
 )
-_FAILED_RUN = re.compile(r"Flow run '([^']+)' - Finished in state (Failed|Crashed)\((.{0,160})")
+_FAILED_RUN = re.compile(
+    r"Flow run '([^']+)' - Finished in state (Failed|Crashed)\(['\"]?(.{0,160})"
+)
 _CRASH_REPORT = re.compile(r"Reported flow run '([^']+)' as crashed: (.{0,160})")
 
 
@@ -147,7 +156,8 @@ def failed_runs(worker_log: str, since: float, until: float) -> list[str]:
         for pattern in (_FAILED_RUN, _CRASH_REPORT):
             match = pattern.search(line)
             if match:
-                found.append(f"{match.group(1)}: {' '.join(match.groups()[1:])}".strip())
+                message = " ".join(match.groups()[1:]).rstrip("')\" ")
+                found.append(f"{match.group(1)}: {message}")
     return found
 
 
