@@ -147,14 +147,15 @@ def pipeline_b(
     if pulled:
         logger.info("pulled DVC-tracked data: %s", ", ".join(pulled))
     futures: dict[str, PrefectFuture[dict[str, str]]] = {}
-    for name in pipeline.order():
+    order = pipeline.order()
+    for name in order:
         futures[name] = stage_task.submit(
             stage=pipeline.stages[name],
             project_dir=str(project),
             external_deps=pipeline.external_deps(name),
             upstream_outs={up: futures[up] for up in sorted(pipeline.upstream[name])},
             use_remote=use_remote,
-            fail_once=fail_once and name == pipeline.order()[0],
+            fail_once=fail_once and name == order[0],
         )
     outcomes: dict[str, str] = {}
     all_outs: dict[str, str] = {}
