@@ -118,20 +118,20 @@ class Stack:
 
     # ------------------------------------------------------------ compose
 
-    def compose(self, *args: str, timeout: float = 900) -> float:
-        files = [*self.files, *([str(TUNED)] if self.tuned else [])]
-        argv = [
-            "docker",
-            "compose",
-            "--env-file",
-            str(self.env_file),
-            "-p",
-            PROJECT,
+    def _argv(self, files: list[str], *args: str) -> list[str]:
+        return [
+            *("docker", "compose", "--env-file", str(self.env_file), "-p", PROJECT),
             *(arg for name in files for arg in ("-f", name)),
             *args,
         ]
+
+    def compose(self, *args: str, timeout: float = 900) -> float:
+        files = [*self.files, *([str(TUNED)] if self.tuned else [])]
         elapsed, _ = run_timed(
-            argv, cwd=REPO_ROOT, log_file=self.workdir / "compose.log", timeout=timeout
+            self._argv(files, *args),
+            cwd=REPO_ROOT,
+            log_file=self.workdir / "compose.log",
+            timeout=timeout,
         )
         return elapsed
 
@@ -162,18 +162,7 @@ class Stack:
     def dump_logs(self, path: Path) -> None:
         """Every container's log (after a failure), to `path`."""
         result = subprocess.run(
-            [
-                "docker",
-                "compose",
-                "--env-file",
-                str(self.env_file),
-                "-p",
-                PROJECT,
-                *(arg for name in self.files for arg in ("-f", name)),
-                "logs",
-                "--no-color",
-                "--timestamps",
-            ],
+            self._argv(list(self.files), "logs", "--no-color", "--timestamps"),
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
