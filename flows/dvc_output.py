@@ -25,3 +25,17 @@ def stage_outcomes(lines: Iterable[str]) -> dict[str, str]:
             if match and not match.group(1).endswith(".dvc"):
                 outcomes.setdefault(match.group(1), outcome)
     return outcomes
+
+
+# How DVC (via botocore, gcsfs, aiohttp) reports a remote it cannot reach.
+_UNREACHABLE = re.compile(
+    r"Could not connect to the endpoint URL|failed to connect to|Connection refused"
+    r"|Name or service not known|Temporary failure in name resolution|Connect timeout"
+    r"|Read timeout on endpoint URL|Cannot connect to host",
+    re.IGNORECASE,
+)
+
+
+def remote_unreachable(lines: Iterable[str]) -> bool:
+    """True when DVC's errors say the remote could not be reached (not a bad stage)."""
+    return any(line.startswith("ERROR") and _UNREACHABLE.search(line) for line in lines)

@@ -6,6 +6,7 @@ logs, retries, schedules and the UI around it.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from prefect.runtime import task_run
 
 from flows import workspace
 from flows.dvc_graph import load_pipeline
-from flows.dvc_output import SKIPPED, stage_outcomes
+from flows.dvc_output import SKIPPED, remote_unreachable, stage_outcomes
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
@@ -38,9 +39,37 @@ def _dvc(project: Path, *args: str) -> tuple[int, list[str]]:
     return stream([sys.executable, "-m", "dvc", *args], project, logger.info)
 
 
-def _failure(command: str, code: int, lines: list[str]) -> DvcCommandError:
-    """Name DVC's error and, before it, the failing stage's own last words."""
+def _quiet_dvc(project: Path, *args: str) -> str:
+    """A DVC query's one-line answer, '' when it has none (not logged: no output to show)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=project, capture_output=True, text=True
+    )
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def _remote_label(project: Path) -> str:
+    """'storage' (s3://mltoy/dvc at http://s3:9000): the default remote, as DVC sees it."""
+    name = _quiet_dvc(project, "remote", "default")
+    if not name:
+        return "the DVC remote"
+    url = _quiet_dvc(project, "config", f"remote.{name}.url")
+    endpoint = _quiet_dvc(project, "config", f"remote.{name}.endpointurl")
+    where = " at ".join(part for part in (url, endpoint) if part)
+    return f"'{name}' ({where})" if where else f"'{name}'"
+
+
+def _failure(
+    command: str, code: int, lines: list[str], project: Path | None = None
+) -> DvcCommandError:
+    """Name DVC's error and, before it, the failing stage's own last words; when the
+    remote could not be reached, say which remote."""
     output = [line for line in lines if line.strip()]
+    if project is not None and remote_unreachable(output):
+        error = next(line for line in reversed(output) if line.startswith("ERROR"))
+        return DvcCommandError(
+            f"dvc {command} exited with {code}: remote {_remote_label(project)} "
+            f"is unreachable: {error}"
+        )
     errors = [i for i, line in enumerate(output) if line.startswith("ERROR")]
     if not errors:
         last = output[-1] if output else "no output"
@@ -70,7 +99,7 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
         # DVC deletes a stage's outputs before running it: put back the last good ones
         # (those dvc.lock records) so a failed run leaves the workspace as it was.
         _dvc(project, "checkout", "--force", "dvc.yaml")
-        raise _failure("repro", code, lines)
+        raise _failure("repro", code, lines, project)
     # DVC names the stages it runs; the others it skipped (with --pull, after restoring
     # their outputs, it may just say "Data and pipelines are up to date.").
     reported = stage_outcomes(lines)
@@ -83,9 +112,10 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
 @task(name="dvc push", retries=len(BACKOFF), retry_delay_seconds=BACKOFF)
 def dvc_push(project_dir: str) -> None:
     """Send outputs and the run cache to the remote, so a fresh workspace can skip stages."""
-    code, lines = _dvc(Path(project_dir), "push", "--run-cache")
+    project = Path(project_dir)
+    code, lines = _dvc(project, "push", "--run-cache")
     if code != 0:
-        raise _failure("push", code, lines)
+        raise _failure("push", code, lines, project)
 
 
 @flow(

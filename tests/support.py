@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +33,10 @@ def make_project(destination: Path, raw_iris: Path) -> Path:
     shutil.copy2(raw_iris, destination / "data/raw/iris.csv")
     (destination / ".dvc/config.local").write_text("[core]\n    no_scm = true\n")
     return destination
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import LogSort
 
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, free_port
 
 T = TypeVar("T")
 
@@ -50,14 +50,6 @@ print(json.dumps(out))
 """
 PROJECT = "mltoy-e2e"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stack_env(prepared: dict[str, str], docker_gid: int) -> dict[str, str]:
