@@ -11,14 +11,26 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+from flows.dvc_output import describe_remote
 from flows.fingerprint import hash_paths, md5_file
 
 
 class MissingObjectError(RuntimeError):
     """A cached stage refers to an object neither the cache nor the remote holds."""
+
+    bad_input = True  # another attempt would find it missing again (see flows.retry)
+
+
+class RemoteUnavailableError(RuntimeError):
+    """The DVC remote did not answer (or refused): a transient fault, worth a retry.
+
+    Told apart from a missing object on purpose: "not there" and "could not look" call
+    for different fixes.
+    """
 
 
 class ContentStore:
@@ -34,6 +46,37 @@ class ContentStore:
         self._lock = threading.Lock()  # DVC's objects are not thread-safe
 
     @property
+    def remote_label(self) -> str:
+        config = self._repo.config
+        name = config["core"].get("remote", "")
+        remote = config["remote"].get(name, {})
+        return describe_remote(name, remote.get("url", ""), remote.get("endpointurl", ""))
+
+    @contextmanager
+    def _remote_errors(self) -> Iterator[None]:
+        """Any failure but "no such object" becomes a RemoteUnavailableError naming it."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            unreachable = "connect" in f"{type(exc).__name__} {exc}".lower()
+            what = "is unreachable" if unreachable else "failed"
+            raise RemoteUnavailableError(
+                f"remote {self.remote_label} {what}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _remote_has(self, oid: str) -> bool:
+        # Not odb.exists(): fsspec's exists() answers False when it cannot even ask.
+        assert self._remote is not None
+        with self._remote_errors():
+            try:
+                self._remote.fs.info(self._remote.oid_to_path(oid))
+            except FileNotFoundError:
+                return False
+        return True
+
+    @property
     def identity(self) -> str:
         """Where objects live: cached results are only valid where their objects are."""
         odb = self._remote if self._remote is not None else self._local
@@ -46,7 +89,8 @@ class ContentStore:
             for relpath, oid in hashes.items():
                 self._local.add(str(self.project_dir / relpath), self._localfs, oid)
                 if self._remote is not None:
-                    self._remote.add(self._local.oid_to_path(oid), self._local.fs, oid)
+                    with self._remote_errors():
+                        self._remote.add(self._local.oid_to_path(oid), self._local.fs, oid)
         return hashes
 
     def restore(self, files: Mapping[str, str], missing_only: bool = False) -> list[str]:
@@ -76,12 +120,9 @@ class ContentStore:
 
     def _fetch(self, relpath: str, oid: str) -> str:
         with self._lock:
-            if (
-                not self._local.exists(oid)
-                and self._remote is not None
-                and self._remote.exists(oid)
-            ):
-                self._local.add(self._remote.oid_to_path(oid), self._remote.fs, oid)
+            if not self._local.exists(oid) and self._remote is not None and self._remote_has(oid):
+                with self._remote_errors():
+                    self._local.add(self._remote.oid_to_path(oid), self._remote.fs, oid)
             if not self._local.exists(oid):
                 where = "the DVC cache" + (" or remote" if self._remote is not None else "")
                 raise MissingObjectError(

@@ -39,3 +39,9 @@ _UNREACHABLE = re.compile(
 def remote_unreachable(lines: Iterable[str]) -> bool:
     """True when DVC's errors say the remote could not be reached (not a bad stage)."""
     return any(line.startswith("ERROR") and _UNREACHABLE.search(line) for line in lines)
+
+
+def describe_remote(name: str, url: str = "", endpoint: str = "") -> str:
+    """How failures name a remote: 'storage' (s3://mltoy/dvc at http://s3:9000)."""
+    where = " at ".join(part for part in (url, endpoint) if part)
+    return f"'{name}' ({where})" if where else f"'{name}'"

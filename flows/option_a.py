@@ -16,7 +16,7 @@ from prefect.runtime import task_run
 
 from flows import workspace
 from flows.dvc_graph import load_pipeline
-from flows.dvc_output import SKIPPED, remote_unreachable, stage_outcomes
+from flows.dvc_output import SKIPPED, describe_remote, remote_unreachable, stage_outcomes
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
@@ -54,8 +54,7 @@ def _remote_label(project: Path) -> str:
         return "the DVC remote"
     url = _quiet_dvc(project, "config", f"remote.{name}.url")
     endpoint = _quiet_dvc(project, "config", f"remote.{name}.endpointurl")
-    where = " at ".join(part for part in (url, endpoint) if part)
-    return f"'{name}' ({where})" if where else f"'{name}'"
+    return describe_remote(name, url, endpoint)
 
 
 def _failure(
@@ -64,11 +63,11 @@ def _failure(
     """Name DVC's error and, before it, the failing stage's own last words; when the
     remote could not be reached, say which remote."""
     output = [line for line in lines if line.strip()]
+    status = f"exited with {code}" if code else "logged an error (exit code 0)"
     if project is not None and remote_unreachable(output):
         error = next(line for line in reversed(output) if line.startswith("ERROR"))
         return DvcCommandError(
-            f"dvc {command} exited with {code}: remote {_remote_label(project)} "
-            f"is unreachable: {error}"
+            f"dvc {command} {status}: remote {_remote_label(project)} is unreachable: {error}"
         )
     errors = [i for i, line in enumerate(output) if line.startswith("ERROR")]
     if not errors:
@@ -78,7 +77,7 @@ def _failure(
     cause = output[first - 1] if first > 0 and not output[first - 1].startswith(">") else ""
     reason = f"{cause} ({output[first]})" if cause else output[first]
     bad_input = output[first].rstrip().endswith("exited with 2")
-    return DvcCommandError(f"dvc {command} exited with {code}: {reason}", bad_input=bad_input)
+    return DvcCommandError(f"dvc {command} {status}: {reason}", bad_input=bad_input)
 
 
 @task(
@@ -114,7 +113,9 @@ def dvc_push(project_dir: str) -> None:
     """Send outputs and the run cache to the remote, so a fresh workspace can skip stages."""
     project = Path(project_dir)
     code, lines = _dvc(project, "push", "--run-cache")
-    if code != 0:
+    # DVC logs a failed run-cache upload as ERROR yet exits 0: that is a failed push too
+    # (the entry is not in the remote), and another attempt sends what is missing.
+    if code != 0 or any(line.startswith("ERROR") for line in lines):
         raise _failure("push", code, lines, project)
 
 

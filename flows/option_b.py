@@ -111,6 +111,24 @@ def run_stage(
     return outs
 
 
+@task(
+    name="pull tracked data",
+    retries=len(BACKOFF),
+    retry_delay_seconds=BACKOFF,
+    retry_condition_fn=retry_unless_bad_input,
+)
+def pull_tracked_data(project_dir: str, sources: dict[str, str], use_remote: bool) -> list[str]:
+    """Put the DVC-tracked inputs (raw data) in the workspace, as `dvc pull` would."""
+    return content_store(project_dir, use_remote).restore(sources, missing_only=True)
+
+
+@task(name="push tracked data", retries=len(BACKOFF), retry_delay_seconds=BACKOFF)
+def push_tracked_data(project_dir: str, sources: dict[str, str], use_remote: bool) -> None:
+    """Send the tracked inputs to the remote too, as `dvc push` would."""
+    project = Path(project_dir)
+    content_store(project_dir, use_remote).save(p for p in sources if (project / p).is_file())
+
+
 @flow(
     name="option-b-stage-dag",
     description='Option B, "Prefect owned stage DAG": one task per dvc.yaml stage.',
@@ -143,7 +161,7 @@ def pipeline_b(
     stage_task = run_stage.with_options(**options)
     store = content_store(str(project), use_remote)
     sources = pipeline.tracked_sources(project)
-    pulled = store.restore(sources, missing_only=True)
+    pulled = pull_tracked_data(str(project), sources, use_remote)
     if pulled:
         logger.info("pulled DVC-tracked data: %s", ", ".join(pulled))
     futures: dict[str, PrefectFuture[dict[str, str]]] = {}
@@ -164,8 +182,8 @@ def pipeline_b(
         outcomes[name] = SKIPPED if future.state.name == "Cached" else RAN
         logger.info("stage %s: %s", name, outcomes[name])
     restored = store.restore(all_outs)
-    if use_remote:  # as `dvc push` would: the tracked data goes to the remote too
-        store.save(path for path in sources if (project / path).is_file())
+    if use_remote:
+        push_tracked_data(str(project), sources, use_remote)
     if restored:
         logger.info("checked out cached outputs: %s", ", ".join(restored))
     metrics = read_metrics(project)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,3 +42,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def use_unreachable_s3_remote(project: Path) -> str:
+    """Make the project's default remote an S3 store nobody answers for; return its
+    endpoint. As in a container: remote 'storage', bucket mltoy, prefix dvc."""
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    for args in (
+        ("remote", "add", "--local", "--default", "storage", "s3://mltoy/dvc"),
+        ("remote", "modify", "--local", "storage", "endpointurl", endpoint),
+        ("remote", "modify", "--local", "storage", "access_key_id", "nobody"),
+        ("remote", "modify", "--local", "storage", "secret_access_key", "nothing"),
+    ):
+        subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, check=True)
+    return endpoint

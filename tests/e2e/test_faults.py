@@ -32,22 +32,86 @@ def assert_remote_sound(stack: Stack) -> dict[str, bool]:
     return objects
 
 
+class StoreOffline:
+    """The object store dropped off the stack's network (as in a network partition)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.store = stack.compose("ps", "-q", "s3").stdout.strip()
+        self.network = stack.env["MLTOY_NETWORK"]
+
+    def __enter__(self) -> StoreOffline:
+        docker("network", "disconnect", self.network, self.store)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        docker("network", "connect", "--alias", "s3", self.network, self.store)
+
+
+def wait_for_process(container: str, needle: str, timeout: float) -> None:
+    """Until a process whose command line holds `needle` runs in `container`.
+
+    Polled fast: a `dvc push` imports for a second or two before it opens a connection,
+    so the store can be cut off while that very command runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        top = subprocess.run(["docker", "top", container], capture_output=True, text=True)
+        if needle in top.stdout:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"no '{needle}' process in container {container} after {timeout:.0f}s")
+
+
+def assert_outputs_restorable(stack: Stack, params: dict) -> None:
+    """DVC's own check that a run's push is whole: a new container with the same params
+    restores every stage from the remote's run cache and runs none."""
+    run = stack.run_deployment("a", parameters={"params": params})
+    assert run.state.is_completed(), run.state.message
+    outcomes = [line for line in stack.logs_with(run.id, "stage evaluate:") if "stage " in line]
+    assert not [line for line in outcomes if line.endswith(": ran")], outcomes
+
+
 def test_object_store_outage_is_ridden_out_by_retries(stack: Stack):
     """The store drops off the network while a run starts; it retries, then completes."""
-    store = stack.compose("ps", "-q", "s3").stdout.strip()
-    network = stack.env["MLTOY_NETWORK"]
-    docker("network", "disconnect", network, store)
-    try:
+    with StoreOffline(stack):
         run_id = stack.trigger("a", parameters={"params": new_params()})
         stack.wait_state(run_id, {"Running"}, timeout=120)
         time.sleep(15)  # the run's first attempts fail on the unreachable store
-    finally:
-        docker("network", "connect", "--alias", "s3", network, store)
     run = stack.wait_final(run_id, timeout=300)
     assert run.state.is_completed(), run.state.message
     stack.logs_with(run_id, "Retry")
     assert_remote_sound(stack)
     assert stack.run_deployment("a").state.is_completed()  # and the next run is fine
+
+
+def test_object_store_outage_during_dvc_push_is_retried_and_nothing_is_lost(stack: Stack):
+    params = new_params()
+    run_id = stack.trigger("a", parameters={"params": params})
+    container = poll(
+        lambda: stack.client.read_flow_run(run_id).infrastructure_pid, 120, "the flow container"
+    ).rsplit(":", 1)[-1]
+    wait_for_process(container, "dvc push", timeout=240)
+    with StoreOffline(stack):
+        time.sleep(12)  # the first push attempts fail on the unreachable store
+    run = stack.wait_final(run_id, timeout=300)
+    assert run.state.is_completed(), run.state.message
+    logs = stack.logs_with(run_id, "Retry")
+    assert any("dvc push" in line and "is unreachable" in line for line in logs), logs
+    assert_remote_sound(stack)
+    assert_outputs_restorable(stack, params)
+
+
+def test_permanent_store_outage_fails_the_run_naming_the_remote(stack: Stack):
+    before = assert_remote_sound(stack)
+    with StoreOffline(stack):
+        run = stack.run_deployment("a", parameters={"params": new_params()}, timeout=400)
+    assert run.state.is_failed(), run.state
+    message = run.state.message or ""
+    remote = stack.env.get("DVC_REMOTE_URL", "s3://mltoy/dvc")
+    assert f"remote 'storage' ({remote} at http://s3:9000) is unreachable" in message, message
+    stack.logs_with(run.id, "Retry 3/3")  # it tried, with back-off, before giving up
+    after = assert_remote_sound(stack)
+    assert set(before) <= set(after)
+    assert stack.run_deployment("a").state.is_completed()  # the next run is fine
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from prefect import flow
 from flows.option_a import DvcCommandError, dvc_push, pipeline_a
 from mltoy.errors import ParamsError
 from tests.flows.helpers import assert_reruns_like_dvc, snapshot, state_history, task_runs
-from tests.support import REPO_ROOT, free_port, make_project
+from tests.support import REPO_ROOT, make_project, use_unreachable_s3_remote
 
 ALL = ("prepare", "train", "evaluate")
 
@@ -105,29 +105,15 @@ def test_fresh_workspace_restores_from_the_remote_run_cache(tmp_path, raw_iris):
 @pytest.mark.slow
 def test_an_unreachable_remote_is_named_in_the_failure(project):
     """A push to a store that does not answer fails with which remote, where, and why."""
-    closed_port = free_port()  # nothing listens there
-    for args in (
-        ("remote", "add", "--local", "--default", "storage", "s3://mltoy/dvc"),
-        (
-            "remote",
-            "modify",
-            "--local",
-            "storage",
-            "endpointurl",
-            f"http://127.0.0.1:{closed_port}",
-        ),
-        ("remote", "modify", "--local", "storage", "access_key_id", "nobody"),
-        ("remote", "modify", "--local", "storage", "secret_access_key", "nothing"),
-    ):
-        subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, check=True)
+    endpoint = use_unreachable_s3_remote(project)
 
     @flow
     def push_once() -> None:
         dvc_push.with_options(retries=0)(str(project))
 
     expected = (
-        rf"dvc push exited with \d+: remote 'storage' \(s3://mltoy/dvc at "
-        rf"http://127.0.0.1:{closed_port}\) is unreachable: ERROR: .*Could not connect"
+        rf"dvc push exited with \d+: remote 'storage' \(s3://mltoy/dvc at {endpoint}\) "
+        r"is unreachable: ERROR: .*Could not connect"
     )
     with pytest.raises(DvcCommandError, match=expected):
         push_once()
