@@ -172,7 +172,7 @@ def minio_admin(endpoint_url: str | None, region: str, root: FlowKey) -> Any:
     from minio.credentials import StaticProvider
 
     if not endpoint_url:
-        raise ValueError("S3_ADMIN_API=minio needs S3_ENDPOINT_URL (the MinIO server)")
+        raise ValueError("S3_ADMIN_API=minio needs the MinIO server's URL (S3_ENDPOINT_URL)")
     url = urlparse(endpoint_url)
     return MinioAdmin(
         endpoint=url.netloc,

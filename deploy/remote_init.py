@@ -47,6 +47,8 @@ class RemoteSettings(BaseSettings):
     s3_root_user: SecretStr | None = None
     s3_root_password: SecretStr | None = None
     s3_admin_api: Literal["minio", "iam", "none"] = "minio"
+    # Where that admin API answers, if not on S3_ENDPOINT_URL (e.g. a separate IAM port).
+    s3_admin_endpoint_url: str | None = None
     flow_user: str = Field("mltoy-flows", pattern=r"^[A-Za-z0-9+=,.@_\-]{3,64}$")
     flow_access_key_id: SecretStr | None = None
     flow_secret_access_key: SecretStr | None = None
@@ -60,6 +62,15 @@ class RemoteSettings(BaseSettings):
     @property
     def bucket(self) -> str:
         return urlparse(self.dvc_remote_url).netloc
+
+    @property
+    def admin_endpoint_url(self) -> str | None:
+        """MinIO, Ceph RGW and moto serve their admin API on the S3 endpoint; AWS's IAM has
+        its own global endpoint (botocore's default, None)."""
+        if self.s3_admin_endpoint_url:
+            return self.s3_admin_endpoint_url
+        host = urlparse(self.s3_endpoint_url or "").hostname or ""
+        return None if host.endswith("amazonaws.com") else self.s3_endpoint_url
 
     @model_validator(mode="after")
     def _credentials_for_scheme(self) -> RemoteSettings:
@@ -139,11 +150,11 @@ def flow_key(settings: RemoteSettings) -> FlowKey:
     if current is not None and current.access_key_id == root.access_key_id:
         current = None  # written by an older version that handed flows the root key
     if settings.s3_admin_api == "iam":
-        client = iam_client(settings.s3_endpoint_url, settings.s3_region, root)
+        client = iam_client(settings.admin_endpoint_url, settings.s3_region, root)
         provisioner: IamProvisioner | MinioProvisioner = IamProvisioner(client)
     else:
         provisioner = MinioProvisioner(
-            minio_admin(settings.s3_endpoint_url, settings.s3_region, root)
+            minio_admin(settings.admin_endpoint_url, settings.s3_region, root)
         )
     return provisioner.ensure(settings.flow_user, settings.bucket, current)
 

@@ -189,6 +189,20 @@ def test_write_settings_refuses_the_root_key(s3_env):
         write_settings(settings, settings.root_key())
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "admin", "expected"),
+    [
+        ("http://s3:9000", "", "http://s3:9000"),  # MinIO, Ceph RGW, the stand-in
+        ("https://s3.eu-west-1.amazonaws.com", "", None),  # AWS: IAM's own endpoint
+        ("http://seaweed:8333", "http://seaweed:8111", "http://seaweed:8111"),
+    ],
+)
+def test_admin_api_endpoint(s3_env, monkeypatch, endpoint, admin, expected):
+    monkeypatch.setenv("S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("S3_ADMIN_ENDPOINT_URL", admin)
+    assert RemoteSettings().admin_endpoint_url == expected
+
+
 def test_gcs_remote_copies_the_key_and_names_it_in_dvc_config(monkeypatch, tmp_path):
     key = tmp_path / "key.json"
     key.write_text('{"type": "service_account"}')
