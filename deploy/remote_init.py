@@ -217,8 +217,10 @@ def main() -> int:
         print(f"remote-init: bucket {settings.bucket} {'created' if created else 'exists'}")
         key = flow_key(settings)
         wait_until_usable(s3_client(settings, key), settings.bucket)
-        how = "given" if settings.s3_admin_api == "none" else f"user {settings.flow_user}"
-        print(f"remote-init: flow key limited to bucket {settings.bucket} ({how})")
+        if settings.s3_admin_api == "none":
+            print(f"remote-init: flows use FLOW_ACCESS_KEY_ID (it can list {settings.bucket})")
+        else:
+            print(f"remote-init: flows use user {settings.flow_user}, limited to {settings.bucket}")
     for path in write_settings(settings, key):
         print(f"remote-init: wrote {path}")
     print(f"remote-init: DVC remote 'storage' = {settings.dvc_remote_url}")
