@@ -1,77 +1,206 @@
-"""remote-init against a real S3 server (moto's, in-process): bucket and settings files."""
+"""remote-init against moto's S3 + IAM, in-process and enforcing IAM as the stand-in does:
+the bucket, the flows' bucket-scoped key, and the settings files."""
 
 from __future__ import annotations
 
 import configparser
+import itertools
 import stat
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from botocore.session import get_session
-from moto.server import ThreadedMotoServer
+from botocore.exceptions import ClientError
 
+from deploy.flow_identity import FlowKey, read_key, wait_until_usable
 from deploy.remote_init import RemoteSettings, ensure_bucket, main, write_settings
+from tests.unit.deploy.conftest import ROOT_SECRET, ROOT_USER, Store
 
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+_names = itertools.count()
 
 
 @pytest.fixture
-def s3_env(monkeypatch, tmp_path, s3_endpoint) -> RemoteSettings:
-    for key, value in {
-        "DVC_REMOTE_URL": "s3://mltoy-test/dvc",
-        "S3_ENDPOINT_URL": s3_endpoint,
-        "S3_ROOT_USER": "root-user",
-        "S3_ROOT_PASSWORD": "root-secret-value",
+def s3_env(monkeypatch, tmp_path, store: Store) -> dict[str, str]:
+    """A fresh bucket and flow user per test (the store lives for the module)."""
+    n = next(_names)
+    env = {
+        "DVC_REMOTE_URL": f"s3://mltoy-test-{n}/dvc",
+        "S3_ENDPOINT_URL": store.endpoint,
+        "S3_ROOT_USER": ROOT_USER,
+        "S3_ROOT_PASSWORD": ROOT_SECRET,
+        "S3_ADMIN_API": "iam",
+        "FLOW_USER": f"mltoy-flows-{n}",
         "SETTINGS_DIR": str(tmp_path / "settings"),
+        # compose passes these as "" when unset
         "FLOW_ACCESS_KEY_ID": "",
         "FLOW_SECRET_ACCESS_KEY": "",
-    }.items():
+    }
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return RemoteSettings()
+    return env
 
 
-def test_bucket_is_created_once(s3_env):
-    assert ensure_bucket(s3_env) is True
-    assert ensure_bucket(s3_env) is False
-    client = get_session().create_client(
-        "s3",
-        endpoint_url=s3_env.s3_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
+def flow_key_written(env: dict[str, str]) -> FlowKey:
+    key = read_key(Path(env["SETTINGS_DIR"]) / "aws/credentials")
+    assert key is not None
+    return key
+
+
+def error_code(call) -> str:
+    with pytest.raises(ClientError) as info:
+        call()
+    return info.value.response["Error"]["Code"]
+
+
+def test_bucket_is_created_once(s3_env, store: Store):
+    settings = RemoteSettings()
+    assert ensure_bucket(settings) is True
+    assert ensure_bucket(settings) is False
+    buckets = store.client("s3").list_buckets()["Buckets"]
+    assert settings.bucket in [b["Name"] for b in buckets]
+
+
+def test_flows_get_a_key_limited_to_the_dvc_bucket(s3_env, store: Store):
+    assert main() == 0
+    key = flow_key_written(s3_env)
+    assert key.access_key_id != ROOT_USER and key.secret_access_key != ROOT_SECRET
+    bucket = RemoteSettings().bucket
+    s3 = store.client("s3", key.access_key_id, key.secret_access_key)
+    # What DVC and Prefect's result storage do: put, head, get, list, delete.
+    s3.put_object(Bucket=bucket, Key="dvc/files/md5/ab/cd", Body=b"data")
+    s3.head_object(Bucket=bucket, Key="dvc/files/md5/ab/cd")
+    assert s3.get_object(Bucket=bucket, Key="dvc/files/md5/ab/cd")["Body"].read() == b"data"
+    s3.head_bucket(Bucket=bucket)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="dvc/")["Contents"]
+    assert [o["Key"] for o in listed] == ["dvc/files/md5/ab/cd"]
+    s3.delete_object(Bucket=bucket, Key="dvc/files/md5/ab/cd")
+    # Nothing else: no new bucket, no listing of all buckets, no other bucket, no IAM.
+    other = f"{bucket}-other"
+    store.client("s3").create_bucket(Bucket=other)
+    assert error_code(lambda: s3.create_bucket(Bucket=f"{bucket}-new")) == "AccessDenied"
+    assert error_code(s3.list_buckets) == "AccessDenied"
+    assert error_code(lambda: s3.put_object(Bucket=other, Key="x", Body=b"x")) == "AccessDenied"
+    assert error_code(lambda: s3.list_objects_v2(Bucket=other)) == "AccessDenied"
+    assert error_code(lambda: s3.delete_bucket(Bucket=bucket)) == "AccessDenied"
+    iam = store.client("iam", key.access_key_id, key.secret_access_key)
+    assert error_code(lambda: iam.create_user(UserName="escalate")) == "AccessDenied"
+
+
+def test_multipart_uploads_work_with_the_flow_key(s3_env, store: Store):
+    """DVC and s3fs upload large files in parts."""
+    assert main() == 0
+    key = flow_key_written(s3_env)
+    bucket = RemoteSettings().bucket
+    s3 = store.client("s3", key.access_key_id, key.secret_access_key)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+    part = s3.upload_part(
+        Bucket=bucket, Key="big", UploadId=upload, PartNumber=1, Body=b"x" * 5 * 2**20
     )
-    assert "mltoy-test" in [b["Name"] for b in client.list_buckets()["Buckets"]]
+    s3.list_parts(Bucket=bucket, Key="big", UploadId=upload)
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="big",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+    aborted = s3.create_multipart_upload(Bucket=bucket, Key="aborted")["UploadId"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="aborted", UploadId=aborted)
+    assert s3.head_object(Bucket=bucket, Key="big")["ContentLength"] == 5 * 2**20
 
 
-def test_settings_files_point_dvc_and_botocore_at_the_remote(s3_env, tmp_path):
-    write_settings(s3_env)
-    root = tmp_path / "settings"
+def test_rerun_keeps_the_key_and_never_piles_up_keys(s3_env, store: Store):
+    iam = store.client("iam")
+    user = s3_env["FLOW_USER"]
+
+    def keys() -> list[str]:
+        return [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]]
+
+    assert main() == 0
+    first = flow_key_written(s3_env)
+    assert main() == 0  # every `docker compose up`
+    assert flow_key_written(s3_env) == first
+    assert keys() == [first.access_key_id]
+    # A new settings volume (`down -v`) on a store that kept the user: rotate.
+    (Path(s3_env["SETTINGS_DIR"]) / "aws/credentials").unlink()
+    assert main() == 0
+    second = flow_key_written(s3_env)
+    assert second != first
+    assert keys() == [second.access_key_id]
+    old = store.client("s3", first.access_key_id, first.secret_access_key)
+    assert error_code(lambda: old.list_objects_v2(Bucket=RemoteSettings().bucket)) in (
+        "InvalidAccessKeyId",
+        "AccessDenied",
+    )
+
+
+def test_a_root_key_left_by_an_older_version_is_replaced(s3_env):
+    credentials = Path(s3_env["SETTINGS_DIR"]) / "aws/credentials"
+    credentials.parent.mkdir(parents=True)
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {ROOT_USER}\naws_secret_access_key = {ROOT_SECRET}\n"
+    )
+    assert main() == 0
+    assert flow_key_written(s3_env).access_key_id != ROOT_USER
+
+
+def test_no_root_credential_in_any_written_file(s3_env):
+    assert main() == 0
+    files = [p for p in Path(s3_env["SETTINGS_DIR"]).rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"config", "credentials"}  # aws/*, dvc/config
+    for path in files:
+        text = path.read_text()
+        assert ROOT_SECRET not in text and ROOT_USER not in text, path
+
+
+def test_settings_files_point_dvc_and_botocore_at_the_remote(s3_env):
+    assert main() == 0
+    root = Path(s3_env["SETTINGS_DIR"])
     dvc = configparser.ConfigParser()
     dvc.read(root / "dvc/config")
     remote = dvc["'remote \"storage\"'"]  # DVC's section name, quotes included
-    assert remote["url"] == "s3://mltoy-test/dvc"
-    assert remote["endpointurl"] == s3_env.s3_endpoint_url
-    credentials = configparser.ConfigParser()
-    credentials.read(root / "aws/credentials")
-    # No flow key given (compose passes ""): the flows get the root key.
-    assert credentials["default"]["aws_secret_access_key"] == "root-secret-value"
+    assert remote["url"] == s3_env["DVC_REMOTE_URL"]
+    assert remote["endpointurl"] == s3_env["S3_ENDPOINT_URL"]
     assert stat.S_IMODE((root / "aws/credentials").stat().st_mode) == 0o600
-    assert "root-secret-value" not in (root / "dvc/config").read_text()
+    key = flow_key_written(s3_env)
+    assert key.secret_access_key not in (root / "dvc/config").read_text()
 
 
-def test_a_separate_flow_key_is_preferred(s3_env, monkeypatch, tmp_path):
-    monkeypatch.setenv("FLOW_ACCESS_KEY_ID", "flow-user")
-    monkeypatch.setenv("FLOW_SECRET_ACCESS_KEY", "flow-secret")
-    write_settings(RemoteSettings())
-    text = (tmp_path / "settings/aws/credentials").read_text()
-    assert "flow-secret" in text and "root-secret-value" not in text
+def test_none_writes_the_given_key(s3_env, store: Store, monkeypatch):
+    """S3_ADMIN_API=none: the user made the bucket-scoped key; it is checked, then written."""
+    assert main() == 0  # makes the bucket and a scoped key to hand over as "the user's"
+    given = flow_key_written(s3_env)
+    (Path(s3_env["SETTINGS_DIR"]) / "aws/credentials").unlink()
+    monkeypatch.setenv("S3_ADMIN_API", "none")
+    monkeypatch.setenv("FLOW_ACCESS_KEY_ID", given.access_key_id)
+    monkeypatch.setenv("FLOW_SECRET_ACCESS_KEY", given.secret_access_key)
+    assert main() == 0
+    assert flow_key_written(s3_env) == given
+
+
+def test_a_key_that_cannot_use_the_bucket_stops_remote_init(s3_env, store: Store):
+    ensure_bucket(RemoteSettings())
+    s3 = store.client("s3", "AKIANOSUCHKEY0000000", "nope")
+    with pytest.raises(RuntimeError, match="cannot list bucket"):
+        wait_until_usable(s3, RemoteSettings().bucket, timeout=0)
+
+
+def test_write_settings_refuses_the_root_key(s3_env):
+    settings = RemoteSettings()
+    with pytest.raises(AssertionError, match="never the root key"):
+        write_settings(settings, settings.root_key())
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "admin", "expected"),
+    [
+        ("http://s3:9000", "", "http://s3:9000"),  # MinIO, Ceph RGW, the stand-in
+        ("https://s3.eu-west-1.amazonaws.com", "", None),  # AWS: IAM's own endpoint
+        ("http://seaweed:8333", "http://seaweed:8111", "http://seaweed:8111"),
+    ],
+)
+def test_admin_api_endpoint(s3_env, monkeypatch, endpoint, admin, expected):
+    monkeypatch.setenv("S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("S3_ADMIN_ENDPOINT_URL", admin)
+    assert RemoteSettings().admin_endpoint_url == expected
 
 
 def test_gcs_remote_copies_the_key_and_names_it_in_dvc_config(monkeypatch, tmp_path):
@@ -86,6 +215,9 @@ def test_gcs_remote_copies_the_key_and_names_it_in_dvc_config(monkeypatch, tmp_p
     assert f"credentialpath = {tmp_path / 'settings/gcs/credentials.json'}" in config
 
 
+S3 = {"DVC_REMOTE_URL": "s3://bucket/dvc", "S3_ROOT_USER": "root", "S3_ROOT_PASSWORD": "pw"}
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -93,10 +225,41 @@ def test_gcs_remote_copies_the_key_and_names_it_in_dvc_config(monkeypatch, tmp_p
         ({"DVC_REMOTE_URL": "ftp://x/y"}, "DVC_REMOTE_URL"),
         ({"DVC_REMOTE_URL": "s3://bucket/dvc"}, "S3_ROOT_USER and S3_ROOT_PASSWORD are required"),
         ({"DVC_REMOTE_URL": "gs://bucket/dvc"}, "GCS_CREDENTIALS_FILE is required"),
+        ({**S3, "S3_ADMIN_API": "ceph"}, "S3_ADMIN_API"),
+        # `none` never falls back to the root key.
+        (
+            {**S3, "S3_ADMIN_API": "none"},
+            "S3_ADMIN_API=none needs FLOW_ACCESS_KEY_ID and FLOW_SECRET_ACCESS_KEY",
+        ),
+        (
+            {**S3, "S3_ADMIN_API": "none", "FLOW_ACCESS_KEY_ID": "k"},
+            "S3_ADMIN_API=none needs FLOW_ACCESS_KEY_ID and FLOW_SECRET_ACCESS_KEY",
+        ),
+        (
+            {
+                **S3,
+                "S3_ADMIN_API": "none",
+                "FLOW_ACCESS_KEY_ID": "root",
+                "FLOW_SECRET_ACCESS_KEY": "pw",
+            },
+            "FLOW_ACCESS_KEY_ID is the root key",
+        ),
+        (
+            {**S3, "S3_ADMIN_API": "minio", "FLOW_ACCESS_KEY_ID": "k"},
+            "only used with S3_ADMIN_API=none",
+        ),
     ],
 )
 def test_bad_settings_exit_2_with_a_named_reason(monkeypatch, capsys, env, message):
-    for key in ("DVC_REMOTE_URL", "S3_ROOT_USER", "S3_ROOT_PASSWORD", "GCS_CREDENTIALS_FILE"):
+    for key in (
+        "DVC_REMOTE_URL",
+        "S3_ROOT_USER",
+        "S3_ROOT_PASSWORD",
+        "GCS_CREDENTIALS_FILE",
+        "S3_ADMIN_API",
+        "FLOW_ACCESS_KEY_ID",
+        "FLOW_SECRET_ACCESS_KEY",
+    ):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
