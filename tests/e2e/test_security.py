@@ -33,7 +33,7 @@ def test_only_the_ui_api_port_is_published_on_loopback(stack: Stack):
 
 
 def test_containers_run_as_non_root(stack: Stack):
-    for service in ("prefect-server", "worker"):
+    for service in ("prefect-server", "worker", "postgres"):
         uid = stack.compose("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid != "0", service
     user = subprocess.run(
@@ -46,11 +46,15 @@ def test_containers_run_as_non_root(stack: Stack):
 
 
 def _secrets(stack: Stack) -> list[str]:
-    return [stack.env["S3_ROOT_PASSWORD"], stack.env["PREFECT_AUTH_STRING"].split(":", 1)[1]]
+    return [
+        stack.env["S3_ROOT_PASSWORD"],
+        stack.env["POSTGRES_PASSWORD"],
+        stack.env["PREFECT_AUTH_STRING"].split(":", 1)[1],
+    ]
 
 
 def test_no_secret_in_any_image_layer(stack: Stack):
-    images = [stack.env["MLTOY_IMAGE"], stack.env["S3_IMAGE"]]
+    images = [stack.env["MLTOY_IMAGE"], stack.env["S3_IMAGE"], stack.env["POSTGRES_IMAGE"]]
     for image in images:
         history = subprocess.run(
             ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],
