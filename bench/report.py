@@ -217,7 +217,8 @@ def targets(r: dict[str, Any], k: dict[str, Any]) -> list[str]:
             else (
                 f"machine CPU {busy:.0%} busy during N = {n}"
                 + (
-                    f"; Prefect server + worker used {server_share:.0%} of the CPU time"
+                    f"; Prefect server (with its database) + worker used {server_share:.0%} "
+                    "of the CPU time"
                     if server_share is not None
                     else ""
                 )
