@@ -222,7 +222,9 @@ def scale(r: dict[str, Any]) -> list[str]:
         usage = f"both cores {busy:.0%} busy" + (
             f"; CPU time over the {g['repeats']} batch(es): flow "
             f"containers {cpu.get('flow containers', 0.0):.0f} s ({per_run:.1f} s per run), "
-            f"Prefect server {cpu.get('prefect-server', 0.0):.0f} s, worker "
+            f"Prefect server {cpu.get('prefect-server', 0.0):.0f} s"
+            + (f", its PostgreSQL {cpu['postgres']:.0f} s" if "postgres" in cpu else "")
+            + f", worker "
             f"{cpu.get('worker', 0.0):.0f} s, S3 {cpu.get('s3', 0.0):.0f} s"
             if cpu
             else ""

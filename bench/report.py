@@ -217,7 +217,8 @@ def targets(r: dict[str, Any], k: dict[str, Any]) -> list[str]:
             else (
                 f"machine CPU {busy:.0%} busy during N = {n}"
                 + (
-                    f"; Prefect server + worker used {server_share:.0%} of the CPU time"
+                    f"; Prefect server (with its database) + worker used {server_share:.0%} "
+                    "of the CPU time"
                     if server_share is not None
                     else ""
                 )
@@ -478,7 +479,11 @@ def scale_groups(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "max_concurrent": max(b["max_concurrent"] for b in members),
                 "busy": summarize(b["machine_busy"] for b in members),
                 "cpu_s": cpu,
-                "stack_share": (cpu.get("prefect-server", 0.0) + cpu.get("worker", 0.0))
+                "stack_share": (
+                    cpu.get("prefect-server", 0.0)
+                    + cpu.get("postgres", 0.0)
+                    + cpu.get("worker", 0.0)
+                )
                 / sum(cpu.values())
                 if cpu and sum(cpu.values())
                 else None,
@@ -521,7 +526,8 @@ def section_scale(r: dict[str, Any]) -> list[str]:
         "sampled every 0.5 s from each flow container's cgroup: *working set* is what `docker "
         "stats` shows (usage minus inactive page cache), *RSS* the anonymous memory. *Machine "
         "busy* is the share of both cores in use during the batch; *server+worker* is the "
-        "Prefect server's and worker's share of the CPU time the stack used. The log "
+        "Prefect server's (with its database's, where it has one) and worker's share of the "
+        "CPU time the stack used. The log "
         "columns count error lines the stack's services wrote during the batches: the "
         "server's SQLite answering `database is locked`, and the worker reporting it has "
         "not polled its pool for 30 s or more (its health check then fails)."
@@ -817,7 +823,8 @@ def how_to(r: dict[str, Any]) -> list[str]:
         "",
         "The code is in `bench/` (one module per section; `report.py` renders, `png.py` draws "
         "the chart without a plotting library). The Docker parts build their own images "
-        "(`mltoy/bundle:bench`, `mltoy/s3-standin:bench`, through scripts/e2e-prepare.sh) and "
+        "(`mltoy/bundle:bench`, `mltoy/s3-standin:bench`, `mltoy/postgres-standin:bench`, "
+        "through scripts/e2e-prepare.sh) and "
         "bring up their own stack: compose project `mltoy-bench`, network `mltoy-bench-net`, "
         "volume `mltoy-bench-remote-settings`, work pool `mltoy-bench-pool`, fresh secrets in a "
         "temporary env file; it is always taken down with `down -v`. The benchmark is not "

@@ -1,7 +1,8 @@
 """The benchmark's own compose stack (project `mltoy-bench`), driven as the e2e suite does.
 
 Its names never meet the e2e suite's (`mltoy-e2e`): own project, network, settings
-volume, work pool and images (`mltoy/bundle:bench`, `mltoy/s3-standin:bench`). It is
+volume, work pool and images (`mltoy/bundle:bench`, `mltoy/s3-standin:bench`,
+`mltoy/postgres-standin:bench`). It is
 brought up with `docker compose --env-file F -p mltoy-bench -f compose.yaml
 -f compose.standin.yaml up -d --wait --no-build` then `wait deploy`, and always taken
 down with `down -v`.
@@ -31,7 +32,11 @@ POOL = f"{PROJECT}-pool"
 TUNED = REPO_ROOT / "bench" / "compose.tuned.yaml"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 DEPLOYMENTS = {"a": "option-a-dvc-repro/option-a", "b": "option-b-stage-dag/option-b"}
-IMAGES = {"MLTOY_IMAGE": "mltoy/bundle:bench", "STANDIN_IMAGE": "mltoy/s3-standin:bench"}
+IMAGES = {
+    "MLTOY_IMAGE": "mltoy/bundle:bench",
+    "STANDIN_IMAGE": "mltoy/s3-standin:bench",
+    "POSTGRES_STANDIN_IMAGE": "mltoy/postgres-standin:bench",
+}
 
 
 def prepare_images(workdir: Path) -> dict[str, Any]:
@@ -99,11 +104,13 @@ class Stack:
         self.env = {
             "S3_ROOT_USER": f"bench{secrets.token_hex(4)}",
             "S3_ROOT_PASSWORD": secrets.token_urlsafe(24),
+            "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
             "PREFECT_AUTH_STRING": f"bench:{secrets.token_urlsafe(24)}",
             "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
             "BASE_IMAGE": prepared["BASE_IMAGE"],
             "MLTOY_IMAGE": prepared["MLTOY_IMAGE"],
             "S3_IMAGE": prepared["S3_IMAGE"],
+            "POSTGRES_IMAGE": prepared["POSTGRES_IMAGE"],
             "PREFECT_PORT": str(free_port()),
             "MLTOY_NETWORK": f"{PROJECT}-net",
             "MLTOY_SETTINGS_VOLUME": f"{PROJECT}-remote-settings",

@@ -29,7 +29,10 @@ PATTERNS = {
         # an automation (the zombie-run one) tried to crash a run that had already ended
         "late_crash_attempts": "Failed to set state: Run is already in terminal state",
         "server_errors": "Encountered exception in request",
+        # with PostgreSQL: every connection of the server's pool busy for the pool timeout
+        "pool_exhausted": "QueuePool limit",
     },
+    "postgres": {"too_many_clients": "too many clients already"},
     "worker": {"worker_not_polled": "Worker has not polled in the last"},
 }
 

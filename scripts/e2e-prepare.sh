@@ -3,7 +3,8 @@
 # Prints the settings the suite must use (KEY=VALUE on stdout); progress goes to stderr.
 #  - a Docker engine + Compose v2 (scripts/install-docker.sh);
 #  - the public base image if it can be pulled, else a local Debian one (debootstrap);
-#  - MinIO if it can be pulled, else the locally built S3 stand-in (compose.standin.yaml).
+#  - MinIO if it can be pulled, else the locally built S3 stand-in (compose.standin.yaml);
+#  - PostgreSQL likewise: the official image, else the local stand-in (docker/postgres-standin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ PUBLIC_BASE=${PUBLIC_BASE:-python:3.11-slim-bookworm}
 LOCAL_BASE=${LOCAL_BASE:-mltoy/debian-python:bookworm}
 MINIO_IMAGE=${MINIO_IMAGE:-minio/minio:RELEASE.2025-04-22T22-12-26Z}
 STANDIN_IMAGE=${STANDIN_IMAGE:-mltoy/s3-standin:0.1.0}
+OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-postgres:15.18-bookworm}
+POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-mltoy/postgres-standin:0.1.0}
 
 log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
 available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
@@ -40,6 +43,16 @@ else
     -t "$STANDIN_IMAGE" . >&2
   echo "S3_IMAGE=$STANDIN_IMAGE"
   echo "COMPOSE_FILES=compose.yaml:compose.standin.yaml"
+fi
+
+# Same contract either way: compose.yaml needs only the image name (POSTGRES_IMAGE).
+if available "$OFFICIAL_POSTGRES"; then
+  echo "POSTGRES_IMAGE=$OFFICIAL_POSTGRES"
+else
+  log "$OFFICIAL_POSTGRES cannot be pulled: building the PostgreSQL stand-in $POSTGRES_STANDIN_IMAGE"
+  docker build -q -f docker/postgres-standin/Dockerfile --build-arg BASE_IMAGE="$base" \
+    -t "$POSTGRES_STANDIN_IMAGE" . >&2
+  echo "POSTGRES_IMAGE=$POSTGRES_STANDIN_IMAGE"
 fi
 echo "BASE_IMAGE=$base"
 echo "MLTOY_IMAGE=$MLTOY_IMAGE"

@@ -57,11 +57,13 @@ def stack_env(prepared: dict[str, str], docker_gid: int) -> dict[str, str]:
     return {
         "S3_ROOT_USER": f"e2e{secrets.token_hex(4)}",
         "S3_ROOT_PASSWORD": secrets.token_urlsafe(24),
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
         "PREFECT_AUTH_STRING": f"e2e:{secrets.token_urlsafe(24)}",
         "DOCKER_GID": str(docker_gid),
         "BASE_IMAGE": prepared["BASE_IMAGE"],
         "MLTOY_IMAGE": prepared["MLTOY_IMAGE"],
         "S3_IMAGE": prepared["S3_IMAGE"],
+        "POSTGRES_IMAGE": prepared["POSTGRES_IMAGE"],
         "COMPOSE_FILE": prepared["COMPOSE_FILES"],
         "PREFECT_PORT": str(free_port()),
         "MLTOY_NETWORK": f"{PROJECT}-net",

@@ -12,6 +12,7 @@ from tests.support import REPO_ROOT
 REQUIRED = {
     "S3_ROOT_USER": "x",
     "S3_ROOT_PASSWORD": "y",
+    "POSTGRES_PASSWORD": "z",
     "DOCKER_GID": "0",
     "PREFECT_AUTH_STRING": "u:p",
 }

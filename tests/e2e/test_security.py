@@ -83,7 +83,7 @@ def test_only_the_ui_api_port_is_published_on_loopback(stack: Stack):
 
 
 def test_containers_run_as_non_root(stack: Stack):
-    for service in ("prefect-server", "worker"):
+    for service in ("prefect-server", "worker", "postgres"):
         uid = stack.compose("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid != "0", service
     user = subprocess.run(
@@ -126,11 +126,16 @@ def test_flow_runs_get_a_key_limited_to_the_dvc_bucket(flow_key_attempts: dict[s
 def secrets(stack: Stack, flow_key_attempts: dict[str, Any]) -> list[str]:
     """The stack's passwords and the flows' secret key."""
     prefect_password = stack.env["PREFECT_AUTH_STRING"].split(":", 1)[1]
-    return [stack.env["S3_ROOT_PASSWORD"], prefect_password, flow_key_attempts["flow_secret"]]
+    return [
+        stack.env["S3_ROOT_PASSWORD"],
+        stack.env["POSTGRES_PASSWORD"],
+        prefect_password,
+        flow_key_attempts["flow_secret"],
+    ]
 
 
 def test_no_secret_in_any_image_layer(stack: Stack, secrets: list[str]):
-    images = [stack.env["MLTOY_IMAGE"], stack.env["S3_IMAGE"]]
+    images = [stack.env["MLTOY_IMAGE"], stack.env["S3_IMAGE"], stack.env["POSTGRES_IMAGE"]]
     for image in images:
         history = subprocess.run(
             ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],

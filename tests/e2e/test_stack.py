@@ -143,9 +143,18 @@ def test_run_scheduled_for_later_is_picked_up_without_action(stack: Stack):
     assert run.start_time >= start - timedelta(seconds=1)
 
 
+def _in_postgres(stack: Stack, sql: str) -> str:
+    return stack.compose(
+        "exec", "-T", "postgres", "psql", "-U", "prefect", "-d", "prefect", "-tAc", sql
+    ).stdout.strip()
+
+
 def test_down_and_up_keep_deployments_and_history(stack: Stack):
     before = {option: stack.deployment_id(option) for option in OPTIONS}
     history = [run_id for runs in stack.runs.values() for run_id in runs]
+    # The history is PostgreSQL's (not a SQLite file in the server's container).
+    stored = _in_postgres(stack, "select id from flow_run").split()
+    assert history and set(map(str, history)) <= set(stored)
     stack.compose("down")  # no -v: volumes stay
     stack.compose("up", "-d", "--wait", "--no-build")
     stack.compose("wait", "deploy")
