@@ -54,18 +54,19 @@ def plan(smoke: bool, repeats: int | None) -> dict[str, Any]:
             ],
         }
     k = repeats or 5
+    stack_k = min(3, repeats) if repeats else 3  # a stack batch costs minutes, not seconds
     return {
         "mode": "full",
         "local_repeats": k,
         "data_sizes": (1_000, 100_000, 1_000_000),
         "data_repeats": max(3, k // 2),
-        "image_repeats": 3,
-        "coldstart_repeats": 3,
-        "latency_repeats": 3,
+        "image_repeats": stack_k,
+        "coldstart_repeats": stack_k,
+        "latency_repeats": stack_k,
         "latency_workers": ("default", "tuned"),
         "scale_sizes": (1, 4, 16),
         "scale_options": ("a", "b"),
-        "scale_repeats": 3,
+        "scale_repeats": stack_k,
         "scale_worker": "tuned",
         "scale_shipped_n": 4,
         "left_out": [],
@@ -188,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, k=1, minutes")
-    parser.add_argument("--repeats", type=int, help="k: repeats per measurement")
+    parser.add_argument(
+        "--repeats", type=int, help="k: repeats per measurement (image and stack: at most 3)"
+    )
     parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--out", type=Path, help="results directory (default bench/out/full|smoke)")
     parser.add_argument("--report-only", action="store_true", help="re-render from the JSON")
