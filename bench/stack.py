@@ -1,10 +1,10 @@
 """The benchmark's own compose stack (project `mltoy-bench`), driven as the e2e suite does.
 
 Its names never meet the e2e suite's (`mltoy-e2e`): own project, network, settings
-volume, work pool and images (`mltoy/bundle:bench`, `mltoy/s3-standin:bench`). It is
-brought up with `docker compose --env-file F -p mltoy-bench -f compose.yaml
--f compose.standin.yaml up -d --wait --no-build` then `wait deploy`, and always taken
-down with `down -v`.
+volume, work pool and images (`mltoy/bundle:bench`, `mltoy/s3-standin:bench`,
+`mltoy/socket-proxy:bench`). It is brought up with `docker compose --env-file F
+-p mltoy-bench -f compose.yaml -f compose.standin.yaml up -d --wait --no-build` then
+`wait deploy`, and always taken down with `down -v`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ POOL = f"{PROJECT}-pool"
 TUNED = REPO_ROOT / "bench" / "compose.tuned.yaml"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 DEPLOYMENTS = {"a": "option-a-dvc-repro/option-a", "b": "option-b-stage-dag/option-b"}
-IMAGES = {"MLTOY_IMAGE": "mltoy/bundle:bench", "STANDIN_IMAGE": "mltoy/s3-standin:bench"}
+IMAGES = {
+    "MLTOY_IMAGE": "mltoy/bundle:bench",
+    "STANDIN_IMAGE": "mltoy/s3-standin:bench",
+    "PROXY_IMAGE": "mltoy/socket-proxy:bench",
+}
 
 
 def prepare_images(workdir: Path) -> dict[str, Any]:
@@ -103,6 +107,7 @@ class Stack:
             "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
             "BASE_IMAGE": prepared["BASE_IMAGE"],
             "MLTOY_IMAGE": prepared["MLTOY_IMAGE"],
+            "PROXY_IMAGE": prepared["PROXY_IMAGE"],
             "S3_IMAGE": prepared["S3_IMAGE"],
             "PREFECT_PORT": str(free_port()),
             "MLTOY_NETWORK": f"{PROJECT}-net",
