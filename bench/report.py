@@ -824,6 +824,7 @@ def how_to(r: dict[str, Any]) -> list[str]:
         "The code is in `bench/` (one module per section; `report.py` renders, `png.py` draws "
         "the chart without a plotting library). The Docker parts build their own images "
         "(`mltoy/bundle:bench`, `mltoy/s3-standin:bench`, `mltoy/postgres-standin:bench`, "
+        "`mltoy/socket-proxy:bench`, "
         "through scripts/e2e-prepare.sh) and "
         "bring up their own stack: compose project `mltoy-bench`, network `mltoy-bench-net`, "
         "volume `mltoy-bench-remote-settings`, work pool `mltoy-bench-pool`, fresh secrets in a "

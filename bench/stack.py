@@ -2,10 +2,9 @@
 
 Its names never meet the e2e suite's (`mltoy-e2e`): own project, network, settings
 volume, work pool and images (`mltoy/bundle:bench`, `mltoy/s3-standin:bench`,
-`mltoy/postgres-standin:bench`). It is
-brought up with `docker compose --env-file F -p mltoy-bench -f compose.yaml
--f compose.standin.yaml up -d --wait --no-build` then `wait deploy`, and always taken
-down with `down -v`.
+`mltoy/postgres-standin:bench`, `mltoy/socket-proxy:bench`). It is brought up with
+`docker compose --env-file F -p mltoy-bench -f compose.yaml -f compose.standin.yaml
+up -d --wait --no-build` then `wait deploy`, and always taken down with `down -v`.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ IMAGES = {
     "MLTOY_IMAGE": "mltoy/bundle:bench",
     "STANDIN_IMAGE": "mltoy/s3-standin:bench",
     "POSTGRES_STANDIN_IMAGE": "mltoy/postgres-standin:bench",
+    "PROXY_IMAGE": "mltoy/socket-proxy:bench",
 }
 
 
@@ -109,6 +109,7 @@ class Stack:
             "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
             "BASE_IMAGE": prepared["BASE_IMAGE"],
             "MLTOY_IMAGE": prepared["MLTOY_IMAGE"],
+            "PROXY_IMAGE": prepared["PROXY_IMAGE"],
             "S3_IMAGE": prepared["S3_IMAGE"],
             "POSTGRES_IMAGE": prepared["POSTGRES_IMAGE"],
             "PREFECT_PORT": str(free_port()),

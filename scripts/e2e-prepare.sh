@@ -3,6 +3,7 @@
 # Prints the settings the suite must use (KEY=VALUE on stdout); progress goes to stderr.
 #  - a Docker engine + Compose v2 (scripts/install-docker.sh);
 #  - the public base image if it can be pulled, else a local Debian one (debootstrap);
+#  - the Docker socket proxy (docker/socket-proxy), always built here;
 #  - MinIO if it can be pulled, else the locally built S3 stand-in (compose.standin.yaml);
 #  - PostgreSQL likewise: the official image, else the local stand-in (docker/postgres-standin).
 set -euo pipefail
@@ -15,6 +16,7 @@ MINIO_IMAGE=${MINIO_IMAGE:-minio/minio:RELEASE.2025-04-22T22-12-26Z}
 STANDIN_IMAGE=${STANDIN_IMAGE:-mltoy/s3-standin:0.1.0}
 OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-postgres:15.18-bookworm}
 POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-mltoy/postgres-standin:0.1.0}
+PROXY_IMAGE=${PROXY_IMAGE:-mltoy/socket-proxy:0.1.0}
 
 log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
 available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
@@ -33,6 +35,9 @@ scripts/stage-ca-certs.sh >&2
 log "building $MLTOY_IMAGE on $base"
 docker build -q -f docker/Dockerfile --build-arg BASE_IMAGE="$base" \
   --build-arg LOCK_SHA256="$(sha256sum requirements.lock | cut -c1-64)" -t "$MLTOY_IMAGE" . >&2
+log "building the Docker socket proxy $PROXY_IMAGE on $base"
+docker build -q -f docker/socket-proxy/Dockerfile --build-arg BASE_IMAGE="$base" \
+  -t "$PROXY_IMAGE" . >&2
 
 if available "$MINIO_IMAGE"; then
   echo "S3_IMAGE=$MINIO_IMAGE"
@@ -56,3 +61,4 @@ else
 fi
 echo "BASE_IMAGE=$base"
 echo "MLTOY_IMAGE=$MLTOY_IMAGE"
+echo "PROXY_IMAGE=$PROXY_IMAGE"

@@ -62,6 +62,7 @@ def stack_env(prepared: dict[str, str], docker_gid: int) -> dict[str, str]:
         "DOCKER_GID": str(docker_gid),
         "BASE_IMAGE": prepared["BASE_IMAGE"],
         "MLTOY_IMAGE": prepared["MLTOY_IMAGE"],
+        "PROXY_IMAGE": prepared["PROXY_IMAGE"],
         "S3_IMAGE": prepared["S3_IMAGE"],
         "POSTGRES_IMAGE": prepared["POSTGRES_IMAGE"],
         "COMPOSE_FILE": prepared["COMPOSE_FILES"],

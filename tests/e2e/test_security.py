@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from typing import Any
 
@@ -83,7 +84,7 @@ def test_only_the_ui_api_port_is_published_on_loopback(stack: Stack):
 
 
 def test_containers_run_as_non_root(stack: Stack):
-    for service in ("prefect-server", "worker", "postgres"):
+    for service in ("prefect-server", "worker", "postgres", "docker-proxy"):
         uid = stack.compose("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid != "0", service
     user = subprocess.run(
@@ -135,7 +136,12 @@ def secrets(stack: Stack, flow_key_attempts: dict[str, Any]) -> list[str]:
 
 
 def test_no_secret_in_any_image_layer(stack: Stack, secrets: list[str]):
-    images = [stack.env["MLTOY_IMAGE"], stack.env["S3_IMAGE"], stack.env["POSTGRES_IMAGE"]]
+    images = [
+        stack.env["MLTOY_IMAGE"],
+        stack.env["S3_IMAGE"],
+        stack.env["POSTGRES_IMAGE"],
+        stack.env["PROXY_IMAGE"],
+    ]
     for image in images:
         history = subprocess.run(
             ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],
@@ -169,3 +175,146 @@ def test_flow_containers_get_no_credentials_in_their_environment(stack: Stack):
     assert not any("SECRET" in key or "PASSWORD" in key for key in env)
     volumes = deployment.job_variables["volumes"]
     assert volumes == [f"{stack.env['MLTOY_SETTINGS_VOLUME']}:/run/mltoy:ro"]
+
+
+def _inspect(stack: Stack, service: str) -> dict:
+    container = stack.compose("ps", "-q", service).stdout.strip()
+    out = subprocess.run(
+        ["docker", "inspect", container], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)[0]
+
+
+def test_only_the_proxy_holds_the_docker_socket(stack: Stack):
+    """The worker reaches the engine over the network, through the proxy."""
+    worker = _inspect(stack, "worker")
+    assert not any("docker.sock" in m["Source"] for m in worker["Mounts"]), worker["Mounts"]
+    assert not worker["HostConfig"]["GroupAdd"]
+    assert "DOCKER_HOST=tcp://docker-proxy:2375" in worker["Config"]["Env"]
+    exists = stack.compose(
+        "exec", "-T", "worker", "test", "-e", "/var/run/docker.sock", check=False
+    )
+    assert exists.returncode == 1
+    proxy = _inspect(stack, "docker-proxy")
+    (socket,) = [m for m in proxy["Mounts"] if m["Destination"] == "/var/run/docker.sock"]
+    assert socket["RW"] is False
+    assert proxy["HostConfig"]["ReadonlyRootfs"] is True
+
+
+# Run in the worker's container: the status the proxy answers to each call.
+PROXY_SCRIPT = """
+import json, urllib.error, urllib.request
+calls = json.loads({calls!r})
+out = []
+for method, path, body in calls:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request("http://docker-proxy:2375" + path, data=data,
+        method=method, headers={{"Content-Type": "application/json"}})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            out.append(response.status)
+    except urllib.error.HTTPError as error:
+        out.append(error.code)
+print(json.dumps(out))
+"""
+
+
+def _statuses(stack: Stack, calls: list[tuple[str, str, object]]) -> list[tuple[str, int]]:
+    """[(call, status)] in the order of `calls`."""
+    script = PROXY_SCRIPT.format(calls=json.dumps(calls))
+    result = stack.compose("exec", "-T", "worker", "python", "-c", script)
+    codes = json.loads(result.stdout.strip().splitlines()[-1])
+    return [
+        (f"{method} {path}", code) for (method, path, _), code in zip(calls, codes, strict=True)
+    ]
+
+
+def test_docker_proxy_allows_what_the_worker_needs_and_refuses_the_rest(stack: Stack):
+    worker = _inspect(stack, "worker")["Id"]
+    image = stack.env["MLTOY_IMAGE"]
+    allowed = [
+        ("GET", "/_ping", None),
+        ("GET", "/version", None),
+        ("GET", f"/v1.41/containers/{worker}/json", None),
+        ("GET", f"/v1.41/images/{image}/json", None),
+    ]
+    statuses = _statuses(stack, allowed)
+    assert [code for _, code in statuses] == [200] * len(allowed), statuses
+
+    settings = f"{stack.env['MLTOY_SETTINGS_VOLUME']}:/run/mltoy:ro"
+    refused = [
+        # Endpoints the worker never calls.
+        ("POST", f"/v1.41/containers/{worker}/exec", {"Cmd": ["id"]}),
+        ("POST", "/v1.41/build", None),
+        ("POST", "/v1.41/images/create?fromImage=busybox&tag=latest", None),
+        ("GET", "/v1.41/containers/json", None),
+        ("GET", "/v1.41/secrets", None),
+        ("GET", "/v1.41/volumes", None),
+        ("POST", "/v1.41/plugins/pull?remote=x", None),
+        ("POST", "/v1.41/swarm/init", {}),
+        ("POST", f"/v1.41/containers/{worker}/kill", None),
+        ("DELETE", f"/v1.41/containers/{worker}", None),
+        # An allowed endpoint asking for the host: privileged, host root bind-mounted,
+        # host PID namespace, root user.
+        ("POST", "/v1.41/containers/create", {"Image": image, "HostConfig": {"Privileged": True}}),
+        (
+            "POST",
+            "/v1.41/containers/create",
+            {"Image": image, "HostConfig": {"Binds": [settings, "/:/host"]}},
+        ),
+        ("POST", "/v1.41/containers/create", {"Image": image, "HostConfig": {"PidMode": "host"}}),
+        ("POST", "/v1.41/containers/create", {"Image": image, "User": "0"}),
+        # A body on start: API < 1.24 would take a HostConfig there.
+        ("POST", f"/v1.23/containers/{worker}/start", {"Privileged": True}),
+    ]
+    statuses = _statuses(stack, refused)
+    assert [code for _, code in statuses] == [403] * len(refused), statuses
+    # Refusals are logged where an operator looks.
+    log = stack.compose("logs", "--no-color", "docker-proxy").stdout
+    assert re.search(r" 403 .*\"POST /v1.41/build ", log)
+    assert _inspect(stack, "worker")["State"]["Running"]  # the refused kill did nothing
+
+
+def test_flow_containers_cannot_reach_the_docker_proxy(stack: Stack):
+    """Flow containers join the stack's default network; the proxy is not on it: its name
+    does not resolve there, and its address does not answer."""
+    networks = _inspect(stack, "docker-proxy")["NetworkSettings"]["Networks"]
+    (address,) = [net["IPAddress"] for net in networks.values()]
+    script = f"""
+import json, socket
+out = []
+for host in ("docker-proxy", "{address}"):
+    try:
+        socket.create_connection((host, 2375), timeout=5).close()
+        out.append("reached")
+    except OSError as error:
+        out.append(type(error).__name__)
+print(json.dumps(out))
+"""
+    name, ip = stack.in_network(script)
+    assert name == "gaierror"
+    assert ip != "reached"
+
+
+def test_flow_runs_go_through_the_proxy(stack: Stack):
+    """Flow containers are created and started through it (the runs of test_stack, or one
+    of its own when run alone)."""
+    if not stack.runs:
+        assert stack.run_deployment("a").state.is_completed()
+    log = stack.compose("logs", "--no-color", "docker-proxy").stdout
+    assert re.search(r" 201 .*\"POST /v[0-9.]+/containers/create", log), log[-2000:]
+    assert re.search(r" 204 .*\"POST /v[0-9.]+/containers/[0-9a-f]+/start", log)
+
+
+@pytest.mark.parametrize(
+    "job_variables",
+    [{"privileged": True}, {"volumes": ["/:/host"]}],
+    ids=["privileged", "host-root-bind-mount"],
+)
+def test_a_run_asking_for_the_host_gets_no_container(stack: Stack, job_variables: dict):
+    """Whoever holds the API credentials can override a run's job variables; a run that
+    asks for a privileged container or the host's root is refused by the proxy."""
+    run = stack.run_deployment("b", timeout=120, job_variables=job_variables)
+    assert run.state.type.value == "CRASHED", run.state
+    assert "403" in (run.state.message or ""), run.state.message
+    assert run.infrastructure_pid is None
