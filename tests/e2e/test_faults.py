@@ -115,20 +115,23 @@ def test_permanent_store_outage_fails_the_run_naming_the_remote(stack: Stack):
 
 
 @pytest.mark.parametrize(
-    ("params", "key"),
+    ("parameters", "reason"),
     [
-        ({"split": {"test_size": 2}}, "split.test_size"),
-        ({"train": {"C": "strong"}}, "train.C"),
-        ({"train": {"gamma": 1}}, "train.gamma"),
+        ({"params": {"split": {"test_size": 2}}}, "split.test_size"),
+        ({"params": {"train": {"C": "strong"}}}, "train.C"),
+        ({"params": {"train": {"gamma": 1}}}, "train.gamma"),
+        # A params file in the image that is not one: dvc.yaml has none of the params.
+        ({"params_file": "/app/dvc.yaml"}, "/app/dvc.yaml: split is missing"),
+        ({"params_file": "/app/no-such-params.yaml"}, "/app/no-such-params.yaml"),
     ],
 )
-def test_bad_parameters_fail_fast_with_a_one_line_reason(stack: Stack, params, key):
+def test_bad_parameters_fail_fast_with_a_one_line_reason(stack: Stack, parameters, reason):
     before = assert_remote_sound(stack)
     started = time.monotonic()
-    run = stack.run_deployment("b", parameters={"params": params})
+    run = stack.run_deployment("b", parameters=parameters)
     assert run.state.is_failed()
     message = run.state.message or ""
-    assert key in message and "\n" not in message.strip(), message
+    assert reason in message and "\n" not in message.strip(), message
     assert time.monotonic() - started < 90
     after = assert_remote_sound(stack)
     assert set(before) <= set(after)  # nothing in the remote was removed
