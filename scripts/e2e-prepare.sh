@@ -39,26 +39,28 @@ log "building the Docker socket proxy $PROXY_IMAGE on $base"
 docker build -q -f docker/socket-proxy/Dockerfile --build-arg BASE_IMAGE="$base" \
   -t "$PROXY_IMAGE" . >&2
 
-if available "$MINIO_IMAGE"; then
-  echo "S3_IMAGE=$MINIO_IMAGE"
+# The official image if it can be pulled, else the stand-in built here (same contract:
+# compose.yaml needs only the image name). Prints the image to use.
+official_or_standin() {  # OFFICIAL STANDIN DOCKERFILE WHAT
+  if available "$1"; then
+    echo "$1"
+  else
+    log "$1 cannot be pulled: building the $4 stand-in $2"
+    docker build -q -f "$3" --build-arg BASE_IMAGE="$base" -t "$2" . >&2
+    echo "$2"
+  fi
+}
+
+S3_IMAGE=$(official_or_standin "$MINIO_IMAGE" "$STANDIN_IMAGE" docker/s3-standin/Dockerfile S3)
+echo "S3_IMAGE=$S3_IMAGE"
+if [ "$S3_IMAGE" = "$MINIO_IMAGE" ]; then
   echo "COMPOSE_FILES=compose.yaml"
 else
-  log "$MINIO_IMAGE cannot be pulled: building the S3 stand-in $STANDIN_IMAGE"
-  docker build -q -f docker/s3-standin/Dockerfile --build-arg BASE_IMAGE="$base" \
-    -t "$STANDIN_IMAGE" . >&2
-  echo "S3_IMAGE=$STANDIN_IMAGE"
   echo "COMPOSE_FILES=compose.yaml:compose.standin.yaml"
 fi
-
-# Same contract either way: compose.yaml needs only the image name (POSTGRES_IMAGE).
-if available "$OFFICIAL_POSTGRES"; then
-  echo "POSTGRES_IMAGE=$OFFICIAL_POSTGRES"
-else
-  log "$OFFICIAL_POSTGRES cannot be pulled: building the PostgreSQL stand-in $POSTGRES_STANDIN_IMAGE"
-  docker build -q -f docker/postgres-standin/Dockerfile --build-arg BASE_IMAGE="$base" \
-    -t "$POSTGRES_STANDIN_IMAGE" . >&2
-  echo "POSTGRES_IMAGE=$POSTGRES_STANDIN_IMAGE"
-fi
+POSTGRES_IMAGE=$(official_or_standin "$OFFICIAL_POSTGRES" "$POSTGRES_STANDIN_IMAGE" \
+  docker/postgres-standin/Dockerfile PostgreSQL)
+echo "POSTGRES_IMAGE=$POSTGRES_IMAGE"
 echo "BASE_IMAGE=$base"
 echo "MLTOY_IMAGE=$MLTOY_IMAGE"
 echo "PROXY_IMAGE=$PROXY_IMAGE"
