@@ -9,14 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MLTOY_IMAGE=${MLTOY_IMAGE:-mltoy/bundle:0.1.0}
+# The tag of every image built here; another tag lets several checkouts share one engine.
+TAG=${MLTOY_IMAGE_TAG:-0.1.0}
+MLTOY_IMAGE=${MLTOY_IMAGE:-mltoy/bundle:$TAG}
 PUBLIC_BASE=${PUBLIC_BASE:-python:3.11-slim-bookworm}
 LOCAL_BASE=${LOCAL_BASE:-mltoy/debian-python:bookworm}
 MINIO_IMAGE=${MINIO_IMAGE:-minio/minio:RELEASE.2025-04-22T22-12-26Z}
-STANDIN_IMAGE=${STANDIN_IMAGE:-mltoy/s3-standin:0.1.0}
+STANDIN_IMAGE=${STANDIN_IMAGE:-mltoy/s3-standin:$TAG}
 OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-postgres:15.18-bookworm}
-POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-mltoy/postgres-standin:0.1.0}
-PROXY_IMAGE=${PROXY_IMAGE:-mltoy/socket-proxy:0.1.0}
+POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-mltoy/postgres-standin:$TAG}
+PROXY_IMAGE=${PROXY_IMAGE:-mltoy/socket-proxy:$TAG}
 
 log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
 available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -48,7 +49,8 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         out[key] = ok
 print(json.dumps(out))
 """
-PROJECT = "mltoy-e2e"
+# Overridable so several checkouts can each run a stack on one Docker engine.
+PROJECT = os.environ.get("MLTOY_E2E_PROJECT", "mltoy-e2e")
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from tests.e2e.stack import PROJECT
 from tests.support import REPO_ROOT
 
 REQUIRED = {
@@ -24,7 +25,7 @@ def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, m
     env_file.write_text("".join(f"{k}={v}\n" for k, v in REQUIRED.items() if k != missing))
     clean_env = {k: v for k, v in os.environ.items() if k not in REQUIRED}
     result = subprocess.run(
-        ["docker", "compose", "--env-file", str(env_file), "-p", "mltoy-envcheck", "up", "-d"],
+        ["docker", "compose", "--env-file", str(env_file), "-p", f"{PROJECT}-envcheck", "up", "-d"],
         cwd=REPO_ROOT,
         env=clean_env,
         capture_output=True,
@@ -34,7 +35,7 @@ def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, m
     assert result.returncode != 0
     assert f"{missing} is required" in result.stderr
     containers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=mltoy-envcheck"],
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}-envcheck"],
         capture_output=True,
         text=True,
         check=True,
