@@ -16,6 +16,7 @@ from prefect.runtime import task_run
 
 from flows import workspace
 from flows.dvc_graph import load_pipeline
+from flows.dvc_lock import forget_unrestorable_outputs
 from flows.dvc_output import SKIPPED, describe_remote, remote_unreachable, stage_outcomes
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
 from flows.retry import BACKOFF, retry_unless_bad_input
@@ -80,6 +81,21 @@ def _failure(
     return DvcCommandError(f"dvc {command} {status}: {reason}", bad_input=bad_input)
 
 
+def _forget_unrestorable_outputs(project: Path) -> None:
+    logger = get_run_logger()
+    try:
+        dropped = forget_unrestorable_outputs(project)
+    except Exception as exc:  # `dvc repro --pull` names an unreachable remote itself
+        logger.warning("could not ask the remote which locked outputs it holds: %s", exc)
+        return
+    for stage in dropped:
+        logger.info(
+            "dvc.lock names outputs of stage %s that no cache or remote holds "
+            "(never pushed, or made on another machine): looking it up in the run cache",
+            stage,
+        )
+
+
 @task(
     name="dvc repro",
     retries=len(BACKOFF),
@@ -93,6 +109,8 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
     logger.info("cwd: %s", project)
     if fail_once and task_run.run_count <= 1:
         raise RuntimeError("fail_once: failing the first attempt on purpose to show a retry")
+    if pull:
+        _forget_unrestorable_outputs(project)
     code, lines = _dvc(project, "repro", *(["--pull"] if pull else []))
     if code != 0:
         # DVC deletes a stage's outputs before running it: put back the last good ones

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import REPO_ROOT
 
@@ -57,4 +58,17 @@ def test_make_run_in_a_fresh_checkout_prints_the_metrics(tmp_path):
     assert accuracy and float(accuracy[0].split()[1]) > 0.85
     assert f1 and 0 < float(f1[0].split()[1]) <= 1
     assert "stage prepare: ran" in lines
-    assert (checkout / "dvc.lock").read_text() == (REPO_ROOT / "dvc.lock").read_text()
+    # The committed dvc.lock is current: the run reproduced every hash but the model's,
+    # whose bytes depend on the CPU's BLAS kernel (flows/dvc_lock.py).
+    assert without_model_hashes(checkout / "dvc.lock") == without_model_hashes(
+        REPO_ROOT / "dvc.lock"
+    )
+
+
+def without_model_hashes(lock: Path) -> dict:
+    document = yaml.safe_load(lock.read_text())
+    for stage in document["stages"].values():
+        for entry in stage.get("deps", []) + stage.get("outs", []):
+            if entry["path"] == "models/model.joblib":
+                del entry["md5"], entry["size"]
+    return document

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from prefect import flow
@@ -73,9 +75,9 @@ def test_bad_raw_data_fails_clearly_and_restores_previous_outputs(project):
     assert "five" in raw.read_text()  # the user's (bad) data is left for them to fix
 
 
-@pytest.mark.slow
-def test_fresh_workspace_restores_from_the_remote_run_cache(tmp_path, raw_iris):
-    """`dvc repro --pull` + `dvc push --run-cache`: what flow containers rely on."""
+def workspaces_sharing_a_remote(tmp_path: Path, raw_iris: Path) -> list[Path]:
+    """Two workspaces (as two containers) with one DVC remote; the raw data pushed to it
+    as the stack's deploy step does."""
     remote = tmp_path / "remote"
     projects = []
     for name in ("one", "two"):
@@ -85,21 +87,47 @@ def test_fresh_workspace_restores_from_the_remote_run_cache(tmp_path, raw_iris):
             f"['remote \"shared\"']\n    url = {remote}\n"
         )
         projects.append(project)
-    # As the stack's deploy step does: the raw data goes into DVC (cache, then remote).
     subprocess.run(
         [sys.executable, "-m", "deploy.raw_data", "--project-dir", str(projects[0])],
         check=True,
         cwd=REPO_ROOT,
     )
+    return projects
+
+
+@pytest.mark.slow
+def test_fresh_workspace_restores_from_the_remote_run_cache(tmp_path, raw_iris):
+    """`dvc repro --pull` + `dvc push --run-cache`: what flow containers rely on."""
+    projects = workspaces_sharing_a_remote(tmp_path, raw_iris)
     first = pipeline_a(project_dir=str(projects[0]), pull=True, push=True)
     assert first["stages"] == dict.fromkeys(ALL, "ran")
-    assert (remote / "runs").is_dir()  # the run cache was pushed
+    assert (tmp_path / "remote/runs").is_dir()  # the run cache was pushed
 
     (projects[1] / "data/raw/iris.csv").unlink()  # a container starts without data
     second = pipeline_a(project_dir=str(projects[1]), pull=True, push=True)
     assert set(second["stages"].values()) <= {"skipped", "restored"}
     assert second["metrics"] == first["metrics"]
     assert snapshot(projects[1]) == snapshot(projects[0])
+
+
+@pytest.mark.slow
+def test_a_locked_model_nobody_holds_comes_from_the_run_cache(tmp_path, raw_iris):
+    """dvc.lock names a model made on another machine and never pushed (its bytes depend
+    on the CPU's BLAS kernel): the run cache of an earlier run here restores the model
+    instead of training again (plain `dvc repro --pull` would retrain every time)."""
+    projects = workspaces_sharing_a_remote(tmp_path, raw_iris)
+    first = pipeline_a(project_dir=str(projects[0]), pull=True, push=True)
+    lock = projects[1] / "dvc.lock"
+    model_md5 = hashlib.md5((projects[0] / "models/model.joblib").read_bytes()).hexdigest()
+    elsewhere = (projects[0] / "dvc.lock").read_text().replace(model_md5, "deadbeef" * 4)
+    assert elsewhere.count("deadbeef" * 4) == 2  # train's out and evaluate's dep
+    lock.write_text(elsewhere)
+
+    second = pipeline_a(project_dir=str(projects[1]), pull=True, push=True)
+    assert second["stages"]["train"] == "restored", second["stages"]
+    assert "ran" not in second["stages"].values()
+    assert snapshot(projects[1]) == snapshot(projects[0])
+    assert second["metrics"] == first["metrics"]
 
 
 @pytest.mark.slow
