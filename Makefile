@@ -78,11 +78,16 @@ env: ## Write .env: random secrets (mode 600), DOCKER_GID, Git credentials, stan
 env-check:
 	@test -f .env || { echo "No .env: make env writes one (or make up does)." >&2; exit 1; }
 
+# MLTOY_BUILD=0: use the images .env names as they are (the e2e suite built them already).
+MLTOY_BUILD ?= 1
+
 .PHONY: up
 up: .env ## Start the stack (writes .env if missing, builds, seeds Git if empty); print its URLs
+ifneq ($(MLTOY_BUILD),0)
 	@scripts/stage-ca-certs.sh >/dev/null
 	@scripts/ensure-base-image.sh
 	$(COMPOSE) build
+endif
 	$(COMPOSE) up -d --wait --no-build git
 	@scripts/git-seed.sh
 	$(COMPOSE) up -d --wait --no-build

@@ -56,8 +56,10 @@ STAGES = ("prepare", "train", "evaluate")
 
 def stack_settings(prepared: dict[str, str]) -> dict[str, str]:
     """The suite's own names, free ports and prebuilt images; `make up` (make env) writes
-    them into the clone's .env next to the secrets it generates."""
+    them into the clone's .env next to the secrets it generates. MLTOY_BUILD=0: make up
+    uses the images e2e-prepare built (same Dockerfiles) instead of building them again."""
     return {
+        "MLTOY_BUILD": "0",
         "COMPOSE_PROJECT_NAME": PROJECT,
         "BASE_IMAGE": prepared["BASE_IMAGE"],
         "MLTOY_IMAGE": prepared["MLTOY_IMAGE"],
