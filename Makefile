@@ -118,7 +118,7 @@ down: env-check ## Stop the stack (volumes kept: deployments, history, remote da
 	$(COMPOSE) down
 
 .PHONY: deploy
-deploy: env-check ## Re-register the deployments of prefect.yaml in the running stack
+deploy: env-check ## Re-register the deployments from prefect.yaml on main in the stack's Git server
 	$(COMPOSE) run --rm deploy
 
 .PHONY: logs

@@ -54,8 +54,9 @@ class Developer:
         """Write files (relative path -> text), commit them; return the new SHA."""
         for relpath, text in files.items():
             (self.path / relpath).write_text(text)
-        self.git("add", *files)
-        self.git("commit", "--quiet", "-m", message)
+        if files:
+            self.git("add", *files)
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
         return self.head()
 
     def set_param(self, dotted: str, value: object) -> str:
