@@ -8,7 +8,7 @@ set -euo pipefail
 : "${MLTOY_NETWORK:?MLTOY_NETWORK names the network flow runs join}"
 : "${MLTOY_SETTINGS_VOLUME:?MLTOY_SETTINGS_VOLUME names the remote-settings volume}"
 : "${DVC_REMOTE_URL:?DVC_REMOTE_URL is the DVC remote (s3://... or gs://...)}"
-: "${MLTOY_GIT_URL:?MLTOY_GIT_URL is the stack's Git repository (flows clone it)}"
+: "${MLTOY_GIT_URL:?MLTOY_GIT_URL is the Git repository of the stack (flows clone it)}"
 # Option B's task results (its stage cache) live beside the DVC remote by default.
 export MLTOY_RESULTS_URL="${MLTOY_RESULTS_URL:-${DVC_REMOTE_URL%/*}/prefect-results}"
 here="$(cd "$(dirname "$0")" && pwd)"

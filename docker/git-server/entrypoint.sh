@@ -2,10 +2,10 @@
 # Start the Git server: the bare repository (created empty on a new volume), the password
 # file for the two identities, the hooks' settings, then lighttpd in the foreground.
 set -euo pipefail
-: "${GIT_USER:?GIT_USER is the developer's Git user}"
-: "${GIT_PASSWORD:?GIT_PASSWORD is the developer's Git password}"
-: "${GIT_FLOW_USER:?GIT_FLOW_USER is the flow runs' Git user}"
-: "${GIT_FLOW_PASSWORD:?GIT_FLOW_PASSWORD is the flow runs' Git password}"
+: "${GIT_USER:?GIT_USER is the Git user of the developer}"
+: "${GIT_PASSWORD:?GIT_PASSWORD is the Git password of the developer}"
+: "${GIT_FLOW_USER:?GIT_FLOW_USER is the Git user of flow runs}"
+: "${GIT_FLOW_PASSWORD:?GIT_FLOW_PASSWORD is the Git password of flow runs}"
 REPOSITORY=${GIT_REPOSITORY:-mltoy}
 RUNTIME=/run/git-server
 repo=/srv/git/$REPOSITORY.git
