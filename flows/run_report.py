@@ -10,6 +10,7 @@ has a results ref, `runs/<short-sha>`; without one, nothing is compared.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from flows.git_workspace import RESULTS_PREFIX, SHORT, Commit, git
 ARTIFACT_KEY = "mltoy-run-report"
 LOCK = "dvc.lock"
 MAX_ANCESTORS = 200
+DVC_TIMEOUT = 120  # seconds
 
 
 @dataclass(frozen=True)
@@ -55,18 +57,36 @@ def find_baseline(project: Path, commit: Commit) -> Baseline | None:
         git(project, "fetch", "--quiet", "origin", ref)
         sha = git(project, "rev-parse", "FETCH_HEAD")
         if git(project, "rev-parse", f"{sha}^") == source:  # results on top of that commit
+            _fetch_blobs(project, sha)
             return Baseline(ref.removeprefix("refs/heads/"), sha, source)
     return None
 
 
+def _fetch_blobs(project: Path, sha: str) -> None:
+    """Make `sha`'s files local. Prefect's git_clone of a commit is a partial clone
+    (--filter=blob:none): git fetches missing blobs when it needs them, but DVC reads
+    other revisions through its own Git libraries, which do not, and wait. A throw-away
+    worktree makes git fetch them all, in one batch."""
+    worktree = project.parent / f".baseline-{sha[:SHORT]}"
+    git(project, "worktree", "add", "--quiet", "--detach", str(worktree), sha)
+    git(project, "worktree", "remove", "--force", str(worktree))
+
+
 def _dvc_json(project: Path, *args: str) -> tuple[dict[str, Any], str]:
-    """A DVC command's --json answer, or ({}, its error line)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args, "--json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-    )
+    """A DVC command's --json answer, or ({}, its error line). Never waits for input or
+    for ever: the report is not worth a stuck run."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "dvc", *args, "--json"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            timeout=DVC_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return {}, f"dvc {args[0]} {args[1]} took more than {DVC_TIMEOUT} s"
     if result.returncode != 0:
         return {}, (result.stderr.strip().splitlines() or ["no output"])[-1]
     return json.loads(result.stdout or "{}"), ""
