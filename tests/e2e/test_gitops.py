@@ -32,6 +32,9 @@ from tests.e2e.developer import Developer
 from tests.e2e.stack import STAGES, Stack, poll, read_env_file, stage_outcomes
 
 REPORT = "mltoy-run-report"
+# A run may wait for the deployment's concurrency slot behind the run of the push before
+# it (concurrency_limit 1): its deadline covers two runs.
+QUEUED = 600
 SKIPPED = {"skipped", "restored"}
 RESULTS: dict[str, Any] = {}  # what earlier tests of this module ran: {name: value}
 
@@ -237,7 +240,7 @@ def test_a_push_with_invalid_params_fails_naming_the_key_and_makes_no_results_re
     sha = dev.commit("train: C = -1", **{"params.yaml": dev.set_param("train.C", -1)})
     dev.push("main")
     try:
-        run = stack.wait_final(run_of_commit(stack, sha).id, timeout=180)
+        run = stack.wait_final(run_of_commit(stack, sha).id, timeout=QUEUED)
         assert run.state.is_failed(), run.state
         assert "train.C" in (run.state.message or ""), run.state.message
         assert f"refs/heads/runs/{sha[:7]}" not in dev.remote_refs()
@@ -252,7 +255,7 @@ def test_a_commit_with_another_lock_file_fails_naming_the_rebuild(stack: Stack, 
     sha = dev.commit("deps: change the lock", **{"requirements.lock": lock})
     dev.push("main")
     try:
-        run = stack.wait_final(run_of_commit(stack, sha, timeout=180).id, timeout=180)
+        run = stack.wait_final(run_of_commit(stack, sha).id, timeout=QUEUED)
         assert run.state.is_failed(), run.state
         message = run.state.message or ""
         assert "requirements.lock" in message and "make up" in message, message
@@ -270,7 +273,7 @@ def test_scheduled_and_quick_runs_use_the_tip_of_main_without_a_rebuild(
     the params pushed earlier (train.C) are what they train, on the same image."""
     tip = RESULTS["tip"]
     assert dev.remote_refs()["refs/heads/main"] == tip
-    stack.wait_final(run_of_commit(stack, tip, timeout=180).id)  # the revert's own run
+    stack.wait_final(run_of_commit(stack, tip).id, timeout=QUEUED)  # the revert's own run
     scheduled = stack.client.create_flow_run_from_deployment(
         stack.deployment_id("a"), state=Scheduled(scheduled_time=datetime.now(UTC))
     )
