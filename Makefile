@@ -65,24 +65,60 @@ e2e: setup ## Run the end-to-end tests against a fresh compose stack (built and 
 
 # ---- the compose stack (reads .env; see .env.example) ----
 COMPOSE := docker compose
+GIT_HELPER := !python3 '$(CURDIR)/scripts/git-credential-stack'
+
+.PHONY: env
+env: ## Write .env: random secrets (mode 600), DOCKER_GID, Git credentials, stand-ins if needed
+	python3 scripts/make_env.py .env
+
+.env:
+	python3 scripts/make_env.py $@
 
 .PHONY: env-check
 env-check:
-	@test -f .env || { echo "No .env: cp .env.example .env and fill in the required values." >&2; exit 1; }
+	@test -f .env || { echo "No .env: make env writes one (or make up does)." >&2; exit 1; }
+
+# MLTOY_BUILD=0: use the images .env names as they are (the e2e suite built them already).
+MLTOY_BUILD ?= 1
 
 .PHONY: up
-up: env-check ## Build and start the stack, wait until healthy and deployed; print the UI URL
+up: .env ## Start the stack (writes .env if missing, builds, seeds Git if empty); print its URLs
+ifneq ($(MLTOY_BUILD),0)
+	@scripts/stage-ca-certs.sh >/dev/null
+	@scripts/ensure-base-image.sh
 	$(COMPOSE) build
+endif
+	$(COMPOSE) up -d --wait --no-build git
+	@scripts/git-seed.sh
 	$(COMPOSE) up -d --wait --no-build
 	$(COMPOSE) wait deploy
-	@echo "Prefect UI: http://127.0.0.1:$$($(COMPOSE) port prefect-server 4200 | cut -d: -f2)"
+	@echo "Prefect UI: http://$$($(COMPOSE) port prefect-server 4200)  (user:password = PREFECT_AUTH_STRING in .env)"
+	@echo "Git:        http://$$($(COMPOSE) port git 8080)/mltoy.git  (make git-remote adds it as 'stack')"
+	@echo "S3 (DVC):   http://$$($(COMPOSE) port s3 9000)  (make remote-config writes .dvc/config.local)"
+
+.PHONY: git-remote
+git-remote: env-check ## Add the stack's Git server as remote 'stack' (credentials read from .env)
+	@url="http://$$($(COMPOSE) port git 8080)/mltoy.git"; \
+	git remote get-url stack >/dev/null 2>&1 && git remote set-url stack "$$url" || git remote add stack "$$url"; \
+	git config "credential.$${url%/mltoy.git}.helper" ""; \
+	git config --add "credential.$${url%/mltoy.git}.helper" "$(GIT_HELPER)"; \
+	echo "remote 'stack' = $$url (git push stack main runs the pushed commit)"
+
+.PHONY: remote-config
+remote-config: setup env-check ## Write .dvc/config.local: the stack's S3 remote with the developer key
+	$(PY) -m deploy.host_remote
+
+.PHONY: hooks
+hooks: setup ## Install the team's git hooks (pre-commit: ruff, dvc status; DVC's post-checkout)
+	$(VENV)/bin/pre-commit install --install-hooks
+	$(VENV)/bin/pre-commit install --hook-type post-checkout
 
 .PHONY: down
 down: env-check ## Stop the stack (volumes kept: deployments, history, remote data)
 	$(COMPOSE) down
 
 .PHONY: deploy
-deploy: env-check ## Re-register the deployments of prefect.yaml in the running stack
+deploy: env-check ## Re-register the deployments from prefect.yaml on main in the stack's Git server
 	$(COMPOSE) run --rm deploy
 
 .PHONY: logs

@@ -1,19 +1,40 @@
 #!/usr/bin/env bash
-# One-shot: seed the DVC remote with the raw data, then register the deployments of
-# prefect.yaml (idempotent: a second run updates them; schedules and history stay).
+# One-shot: register the deployments from the code in Git. Clones main from the stack's Git
+# server (with the flows' read-only identity), seeds the DVC remote with the raw data, then
+# registers the deployments of that clone's prefect.yaml (idempotent: a second run updates
+# them; schedules and history stay).
 set -euo pipefail
-cd "${MLTOY_PROJECT_DIR:-/app}"
 : "${MLTOY_IMAGE:?MLTOY_IMAGE names the image flow runs use}"
 : "${MLTOY_NETWORK:?MLTOY_NETWORK names the network flow runs join}"
 : "${MLTOY_SETTINGS_VOLUME:?MLTOY_SETTINGS_VOLUME names the remote-settings volume}"
 : "${DVC_REMOTE_URL:?DVC_REMOTE_URL is the DVC remote (s3://... or gs://...)}"
+: "${MLTOY_GIT_URL:?MLTOY_GIT_URL is the Git repository of the stack (flows clone it)}"
 # Option B's task results (its stage cache) live beside the DVC remote by default.
 export MLTOY_RESULTS_URL="${MLTOY_RESULTS_URL:-${DVC_REMOTE_URL%/*}/prefect-results}"
+here="$(cd "$(dirname "$0")" && pwd)"
+
+# Which deployment a push to main runs: a | b | both | none.
+case "${MLTOY_PUSH_RUNS:-a}" in
+  a) a=true b=false ;; b) a=false b=true ;; both) a=true b=true ;; none) a=false b=false ;;
+  *) echo "deploy: error: MLTOY_PUSH_RUNS=$MLTOY_PUSH_RUNS: use a, b, both or none" >&2; exit 2 ;;
+esac
+export MLTOY_PUSH_TRIGGER_A=$a MLTOY_PUSH_TRIGGER_B=$b
+
+src="$(mktemp -d)/project"
+if ! git ls-remote --exit-code --heads "$MLTOY_GIT_URL" main >/dev/null; then
+  echo "deploy: error: $MLTOY_GIT_URL has no main branch yet: push one (git push stack main;" \
+    "make up does it for an empty repository), then run make deploy" >&2
+  exit 1
+fi
+git clone --quiet --depth 1 --branch main "$MLTOY_GIT_URL" "$src"
+cd "$src"
+echo "deploy: registering the deployments of main at $(git log -1 --format='%h %s')"
+dvc remote default --local storage
 
 # The raw data: written from scikit-learn's copy, checked against its .dvc file, pushed.
 python -m deploy.raw_data --push
 
-"$(dirname "$0")/ensure-pool.sh"
+"$here/ensure-pool.sh"
 prefect --no-prompt deploy --all
 python -m deploy.automations
 prefect deployment ls

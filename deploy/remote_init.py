@@ -7,9 +7,14 @@ containers mount read-only at /run/mltoy:
 
 - `dvc/config`: the remote `storage` (URL, endpoint), read through DVC_GLOBAL_CONFIG_DIR;
 - `aws/config`, `aws/credentials` (S3) or `gcs/credentials.json` (GCS): what DVC, s3fs
-  and gcsfs read by default. Only the bucket-scoped key is written, never the root key.
+  and gcsfs read by default. Only the bucket-scoped key is written, never the root key;
+- `git/config`, `git/credentials`: the flows' Git identity on the stack's Git server
+  (read; push refs/heads/runs/* only), read through GIT_CONFIG_GLOBAL's credential helper.
 
-So credentials never travel in a deployment's job variables or a container's env.
+So credentials never travel in a deployment's job variables, a clone URL or a container's
+env. A second bucket-scoped key, the developer's, goes to the `developer-settings`
+volume, which no flow mounts: `make remote-config` copies it into the host checkout's
+`.dvc/config.local` (deploy/host_remote.py).
 """
 
 from __future__ import annotations
@@ -52,6 +57,15 @@ class RemoteSettings(BaseSettings):
     flow_user: str = Field("mltoy-flows", pattern=r"^[A-Za-z0-9+=,.@_\-]{3,64}$")
     flow_access_key_id: SecretStr | None = None
     flow_secret_access_key: SecretStr | None = None
+    # The developer's key (host-side `dvc pull`/`push`): another user with the same policy.
+    dev_user: str = Field("mltoy-developer", pattern=r"^[A-Za-z0-9+=,.@_\-]{3,64}$")
+    dev_access_key_id: SecretStr | None = None
+    dev_secret_access_key: SecretStr | None = None
+    developer_dir: Path = Path("/run/mltoy-developer")
+    # The stack's Git server and the flows' identity on it (read; push runs/* only).
+    mltoy_git_url: str | None = None
+    git_flow_user: str | None = None
+    git_flow_password: SecretStr | None = None
     # GCS: a service-account key file mounted into this container.
     gcs_credentials_file: Path | None = None
 
@@ -99,6 +113,16 @@ class RemoteSettings(BaseSettings):
         if _value(self.flow_access_key_id) == _value(self.s3_root_user):
             raise ValueError("FLOW_ACCESS_KEY_ID is the root key: give a bucket-scoped key")
 
+    @model_validator(mode="after")
+    def _identities(self) -> RemoteSettings:
+        if self.mltoy_git_url and not (self.git_flow_user and _value(self.git_flow_password)):
+            raise ValueError("MLTOY_GIT_URL needs GIT_FLOW_USER and GIT_FLOW_PASSWORD")
+        if self.mltoy_git_url and urlparse(self.mltoy_git_url).password:
+            raise ValueError("MLTOY_GIT_URL must not hold credentials")
+        if self.flow_user == self.dev_user:
+            raise ValueError("FLOW_USER and DEV_USER must differ: flows never get that key")
+        return self
+
     def root_key(self) -> FlowKey:
         assert self.s3_root_user and self.s3_root_password  # guaranteed by the validator
         return FlowKey(
@@ -145,8 +169,22 @@ def flow_key(settings: RemoteSettings) -> FlowKey:
             settings.flow_access_key_id.get_secret_value(),
             settings.flow_secret_access_key.get_secret_value(),
         )
+    return _bucket_key(settings, settings.flow_user, settings.settings_dir / "aws/credentials")
+
+
+def developer_key(settings: RemoteSettings) -> FlowKey | None:
+    """The developer's bucket-scoped key (host-side DVC); None when it cannot be made
+    (S3_ADMIN_API=none and no DEV_ACCESS_KEY_ID/DEV_SECRET_ACCESS_KEY given)."""
+    if settings.s3_admin_api == "none":
+        key_id, secret = _value(settings.dev_access_key_id), _value(settings.dev_secret_access_key)
+        return FlowKey(key_id, secret) if key_id and secret else None
+    return _bucket_key(settings, settings.dev_user, settings.developer_dir / "aws/credentials")
+
+
+def _bucket_key(settings: RemoteSettings, user: str, credentials_file: Path) -> FlowKey:
+    """Make (or keep, when `credentials_file` holds one the store still knows) `user`'s key."""
     root = settings.root_key()
-    current = read_key(settings.settings_dir / "aws/credentials")
+    current = read_key(credentials_file)
     if current is not None and current.access_key_id == root.access_key_id:
         current = None  # written by an older version that handed flows the root key
     if settings.s3_admin_api == "iam":
@@ -156,7 +194,7 @@ def flow_key(settings: RemoteSettings) -> FlowKey:
         provisioner = MinioProvisioner(
             minio_admin(settings.admin_endpoint_url, settings.s3_region, root)
         )
-    return provisioner.ensure(settings.flow_user, settings.bucket, current)
+    return provisioner.ensure(user, settings.bucket, current)
 
 
 def _write(path: Path, text: str, secret: bool = False) -> None:
@@ -200,7 +238,41 @@ def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list
         written.append(target)
     _write(root / "dvc/config", dvc_remote)
     written.append(root / "dvc/config")
+    if settings.mltoy_git_url:
+        written += write_git_settings(settings)
     return written
+
+
+def write_git_settings(settings: RemoteSettings) -> list[Path]:
+    """The flows' Git identity: a global git config (GIT_CONFIG_GLOBAL in the image) whose
+    credential helper, scoped to the stack's Git server, prints the file beside it."""
+    assert settings.mltoy_git_url and settings.git_flow_user and settings.git_flow_password
+    root = settings.settings_dir / "git"
+    url = urlparse(settings.mltoy_git_url)
+    credentials = root / "credentials"
+    helper = f'!f() {{ test "$1" = get && cat {credentials}; }}; f'
+    quoted = '"' + helper.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    _write(
+        root / "config",
+        f'[credential "{url.scheme}://{url.netloc}"]\n    helper = {quoted}\n'
+        "[user]\n    name = mltoy flows\n    email = flows@mltoy.invalid\n",
+    )
+    password = settings.git_flow_password.get_secret_value()
+    _write(credentials, f"username={settings.git_flow_user}\npassword={password}\n", secret=True)
+    return [root / "config", credentials]
+
+
+def write_developer_settings(settings: RemoteSettings, key: FlowKey) -> Path:
+    """The developer's key, in botocore's format, where only remote-init and
+    `make remote-config` read it."""
+    path = settings.developer_dir / "aws/credentials"
+    _write(
+        path,
+        f"[default]\naws_access_key_id = {key.access_key_id}\n"
+        f"aws_secret_access_key = {key.secret_access_key}\n",
+        secret=True,
+    )
+    return path
 
 
 def main() -> int:
@@ -221,6 +293,17 @@ def main() -> int:
             print(f"remote-init: flows use FLOW_ACCESS_KEY_ID (it can list {settings.bucket})")
         else:
             print(f"remote-init: flows use user {settings.flow_user}, limited to {settings.bucket}")
+        dev = developer_key(settings)
+        if dev is None:
+            print("remote-init: no developer key (S3_ADMIN_API=none and no DEV_ACCESS_KEY_ID)")
+        else:
+            assert dev.access_key_id not in (key.access_key_id, settings.root_key().access_key_id)
+            wait_until_usable(s3_client(settings, dev), settings.bucket)
+            write_developer_settings(settings, dev)
+            print(
+                f"remote-init: the developer's key ({settings.dev_user}) is limited to "
+                f"{settings.bucket}; `make remote-config` writes it to .dvc/config.local"
+            )
     for path in write_settings(settings, key):
         print(f"remote-init: wrote {path}")
     print(f"remote-init: DVC remote 'storage' = {settings.dvc_remote_url}")

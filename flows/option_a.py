@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.runtime import task_run
 
-from flows import workspace
+from flows import gitops, workspace
 from flows.dvc_graph import load_pipeline
 from flows.dvc_lock import forget_unrestorable_outputs
 from flows.dvc_output import SKIPPED, describe_remote, remote_unreachable, stage_outcomes
@@ -150,9 +150,16 @@ def pipeline_a(
     show_metrics: bool = True,
     pull: bool = False,
     push: bool = False,
+    commit: str | None = None,
+    publish_results: bool = False,
 ) -> dict[str, Any]:
-    """Reproduce the DVC pipeline; return {"stages": {stage: outcome}, "metrics": {...}}."""
+    """Reproduce the DVC pipeline; return {"stages": {stage: outcome}, "metrics": {...}}.
+
+    `commit`: the commit to run (the deployment's pull steps clone it; empty: the tip of
+    main). `publish_results`: push the results commit to refs/heads/runs/<short-sha>.
+    """
     project = workspace.resolve_project(project_dir)
+    source = gitops.start(project, commit)
     workspace.apply_params(project, params_file=params_file, overrides=params)
     outcomes = dvc_repro(str(project), fail_once=fail_once, pull=pull)
     if push:
@@ -161,4 +168,5 @@ def pipeline_a(
     if show_metrics:
         metrics_summary(metrics)
     publish_metrics(metrics, option="option A, dvc repro")
+    gitops.finish(project, source, "option A, dvc repro", outcomes, metrics, publish_results)
     return {"stages": outcomes, "metrics": metrics}

@@ -21,7 +21,7 @@ from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileS
 from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
-from flows import workspace
+from flows import gitops, workspace
 from flows.content_store import ContentStore
 from flows.dvc_graph import Stage, load_pipeline
 from flows.dvc_output import RAN, SKIPPED
@@ -143,6 +143,8 @@ def pipeline_b(
     use_remote: bool = False,
     refresh: bool = False,
     results_url: str | None = None,
+    commit: str | None = None,
+    publish_results: bool = False,
 ) -> dict[str, Any]:
     """Run the dvc.yaml stages as Prefect tasks; same return shape as option A.
 
@@ -150,9 +152,11 @@ def pipeline_b(
     `results_url`: where task results, hence the stage cache, persist (an fsspec URL such
     as s3://bucket/prefect-results); default: Prefect's local storage. Containers that
     share no disk share the cache through these two.
+    `commit`, `publish_results`: as for option A (dvc.lock is written with `dvc commit`).
     """
     logger = get_run_logger()
     project = workspace.resolve_project(project_dir)
+    source = gitops.start(project, commit)
     workspace.apply_params(project, params_file=params_file, overrides=params)
     pipeline = load_pipeline(project)
     options: dict[str, Any] = {"refresh_cache": refresh or None}
@@ -190,4 +194,13 @@ def pipeline_b(
     if show_metrics:
         metrics_summary(metrics)
     publish_metrics(metrics, option="option B, Prefect stage DAG")
+    gitops.finish(
+        project,
+        source,
+        "option B, Prefect stage DAG",
+        outcomes,
+        metrics,
+        publish_results,
+        lock_written=False,
+    )
     return {"stages": outcomes, "metrics": metrics}

@@ -3,7 +3,8 @@
 # Prints the settings the suite must use (KEY=VALUE on stdout); progress goes to stderr.
 #  - a Docker engine + Compose v2 (scripts/install-docker.sh);
 #  - the public base image if it can be pulled, else a local Debian one (debootstrap);
-#  - the Docker socket proxy (docker/socket-proxy), always built here;
+#  - the Docker socket proxy (docker/socket-proxy) and the Git server (docker/git-server),
+#    always built here;
 #  - MinIO if it can be pulled, else the locally built S3 stand-in (compose.standin.yaml);
 #  - PostgreSQL likewise: the official image, else the local stand-in (docker/postgres-standin).
 set -euo pipefail
@@ -19,6 +20,7 @@ STANDIN_IMAGE=${STANDIN_IMAGE:-mltoy/s3-standin:$TAG}
 OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-postgres:15.18-bookworm}
 POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-mltoy/postgres-standin:$TAG}
 PROXY_IMAGE=${PROXY_IMAGE:-mltoy/socket-proxy:$TAG}
+GIT_IMAGE=${GIT_IMAGE:-mltoy/git-server:$TAG}
 
 log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
 available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
@@ -40,6 +42,9 @@ docker build -q -f docker/Dockerfile --build-arg BASE_IMAGE="$base" \
 log "building the Docker socket proxy $PROXY_IMAGE on $base"
 docker build -q -f docker/socket-proxy/Dockerfile --build-arg BASE_IMAGE="$base" \
   -t "$PROXY_IMAGE" . >&2
+log "building the Git server $GIT_IMAGE on $base"
+docker build -q -f docker/git-server/Dockerfile --build-arg BASE_IMAGE="$base" \
+  -t "$GIT_IMAGE" . >&2
 
 # The official image if it can be pulled, else the stand-in built here (same contract:
 # compose.yaml needs only the image name). Prints the image to use.
@@ -66,3 +71,4 @@ echo "POSTGRES_IMAGE=$POSTGRES_IMAGE"
 echo "BASE_IMAGE=$base"
 echo "MLTOY_IMAGE=$MLTOY_IMAGE"
 echo "PROXY_IMAGE=$PROXY_IMAGE"
+echo "GIT_IMAGE=$GIT_IMAGE"

@@ -37,6 +37,27 @@ def make_project(destination: Path, raw_iris: Path) -> Path:
     return destination
 
 
+def checkout_copy(destination: Path) -> Path:
+    """What a fresh clone of this change holds: tracked files plus untracked, non-ignored
+    ones, committed in a new repository (branch main)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for relpath in filter(None, listed.split("\0")):
+        source = REPO_ROOT / relpath
+        if source.is_file():
+            (destination / relpath).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / relpath)
+    git = ["git", "-c", "user.name=mltoy tests", "-c", "user.email=tests@mltoy.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "this change"], cwd=destination, check=True)
+    return destination
+
+
 def free_port() -> int:
     """A local TCP port nothing listens on (right now)."""
     with socket.socket() as sock:

@@ -1,8 +1,11 @@
 """The end-to-end suite: one compose stack, built and brought up once per session.
 
-The stack is the user's compose.yaml (plus compose.standin.yaml where MinIO cannot be
-pulled), driven through pytest-docker with an env file of fresh secrets. On failure the
-containers' logs are dumped; at the end `down -v` must leave nothing behind.
+The stack comes up as a new user brings it up: in a fresh clone of this change with no
+.env, `make up` alone (it writes .env with random secrets, seeds the stack's Git server
+with the clone's HEAD, waits until deployed). The suite only passes, through the
+environment, its own project name, free ports and the images it built once (compose.yaml
+plus compose.standin.yaml where MinIO cannot be pulled). pytest-docker tears it down. On
+failure the containers' logs are dumped; at the end `down -v` must leave nothing behind.
 """
 
 from __future__ import annotations
@@ -17,15 +20,15 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from tests.e2e.stack import PROJECT, Stack, stack_env
-from tests.support import REPO_ROOT
+from tests.e2e.stack import PROJECT, Stack, read_env_file, stack_settings
+from tests.support import REPO_ROOT, checkout_copy
 
 LOG_DIR = REPO_ROOT / ".e2e-logs"
 
 
 # The suite shares one stack: the user-facing behaviour first (it expects a fresh
 # remote), then security checks, then the faults that stop and kill parts of it.
-ORDER = ("test_required_settings", "test_stack", "test_security", "test_faults")
+ORDER = ("test_required_settings", "test_stack", "test_gitops", "test_security", "test_faults")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,26 +54,31 @@ def prepared() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def env_file(prepared: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gid = os.stat("/var/run/docker.sock").st_gid
-    path = tmp_path_factory.mktemp("e2e") / ".env"
-    path.write_text("".join(f"{k}={v}\n" for k, v in stack_env(prepared, gid).items()))
-    path.chmod(0o600)
-    return path
+def settings(prepared: dict[str, str]) -> dict[str, str]:
+    """What the suite passes to `make up` through the environment (no secret)."""
+    return stack_settings(prepared)
 
 
-def _compose(env_file: Path) -> str:
-    return f"docker compose --env-file {env_file}"
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone of this change (its working tree, committed), with no .env."""
+    _remove_leftovers()
+    return checkout_copy(tmp_path_factory.mktemp("e2e") / "mltoy")
+
+
+@pytest.fixture(scope="session")
+def env_file(stack_dir: Path) -> Path:
+    return stack_dir / ".env"  # written by `make up`
 
 
 @pytest.fixture(scope="session")
 def docker_compose_command(env_file: Path) -> str:
-    return _compose(env_file)
+    return f"docker compose --env-file {env_file}"
 
 
 @pytest.fixture(scope="session")
-def docker_compose_file(prepared: dict[str, str]) -> list[str]:
-    return [str(REPO_ROOT / name) for name in prepared["COMPOSE_FILES"].split(":")]
+def docker_compose_file(stack_dir: Path, settings: dict[str, str]) -> list[str]:
+    return [str(stack_dir / name) for name in settings["COMPOSE_FILE"].split(":")]
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +88,27 @@ def docker_compose_project_name() -> str:
 
 @pytest.fixture(scope="session")
 def docker_setup() -> list[str]:
-    # Leftovers of an aborted run first; then up, healthy, and the deploy one-shot done.
-    return ["down -v --remove-orphans", "up -d --wait --no-build", "wait deploy"]
+    return []  # `make up` in the clone (fixture `stack`) brings it up
+
+
+def _remove_leftovers() -> None:
+    """Containers and volumes of an aborted earlier session (no .env to `down` it with)."""
+    label = f"label=com.docker.compose.project={PROJECT}"
+    for kind, listing in (("container", ["ps", "-aq"]), ("volume", ["volume", "ls", "-q"])):
+        found = subprocess.run(
+            ["docker", *listing, "--filter", label], capture_output=True, text=True
+        ).stdout.split()
+        if found:
+            remove = ["rm", "-f"] if kind == "container" else ["volume", "rm", "-f"]
+            subprocess.run(["docker", *remove, *found], capture_output=True)
+
+
+def make_up(stack_dir: Path, settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The README's command, in the clone, with the suite's settings in the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COMPOSE_"))}
+    return subprocess.run(
+        ["make", "up"], cwd=stack_dir, env={**env, **settings}, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -125,15 +152,22 @@ def nothing_left_behind() -> Iterator[None]:
 def stack(
     request: pytest.FixtureRequest,
     nothing_left_behind: None,
+    stack_dir: Path,
+    settings: dict[str, str],
     env_file: Path,
     docker_compose_file: list[str],
     docker_services: object,
 ) -> Iterator[Stack]:
-    env = dict(line.split("=", 1) for line in env_file.read_text().split())
+    up = make_up(stack_dir, settings)
+    (stack_dir / "make-up.log").write_text(up.stdout + up.stderr)
+    env = read_env_file(env_file) if env_file.exists() else dict(settings)
     api_url = f"http://127.0.0.1:{env['PREFECT_PORT']}/api"
-    settings = {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: env["PREFECT_AUTH_STRING"]}
-    with temporary_settings(settings), get_client(sync_client=True) as client:
-        stack = Stack(env_file, env, docker_compose_file, client)
+    prefect = {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: env.get("PREFECT_AUTH_STRING")}
+    with temporary_settings(prefect), get_client(sync_client=True) as client:
+        stack = Stack(env_file, env, docker_compose_file, client, stack_dir, up)
+        if up.returncode != 0:
+            dump_logs(stack)
+            pytest.fail(f"make up failed ({up.returncode}):\n{(up.stdout + up.stderr)[-4000:]}")
         yield stack
     if request.session.testsfailed:
         dump_logs(stack)

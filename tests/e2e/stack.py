@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import time
 from collections.abc import Callable
@@ -52,27 +51,47 @@ print(json.dumps(out))
 # Overridable so several checkouts can each run a stack on one Docker engine.
 PROJECT = os.environ.get("MLTOY_E2E_PROJECT", "mltoy-e2e")
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+STAGES = ("prepare", "train", "evaluate")
 
 
-def stack_env(prepared: dict[str, str], docker_gid: int) -> dict[str, str]:
-    """What a user's .env holds, with fresh random secrets and names of our own."""
+def stack_settings(prepared: dict[str, str]) -> dict[str, str]:
+    """The suite's own names, free ports and prebuilt images; `make up` (make env) writes
+    them into the clone's .env next to the secrets it generates. MLTOY_BUILD=0: make up
+    uses the images e2e-prepare built (same Dockerfiles) instead of building them again."""
     return {
-        "S3_ROOT_USER": f"e2e{secrets.token_hex(4)}",
-        "S3_ROOT_PASSWORD": secrets.token_urlsafe(24),
-        "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
-        "PREFECT_AUTH_STRING": f"e2e:{secrets.token_urlsafe(24)}",
-        "DOCKER_GID": str(docker_gid),
+        "MLTOY_BUILD": "0",
+        "COMPOSE_PROJECT_NAME": PROJECT,
         "BASE_IMAGE": prepared["BASE_IMAGE"],
         "MLTOY_IMAGE": prepared["MLTOY_IMAGE"],
         "PROXY_IMAGE": prepared["PROXY_IMAGE"],
+        "GIT_IMAGE": prepared["GIT_IMAGE"],
         "S3_IMAGE": prepared["S3_IMAGE"],
         "POSTGRES_IMAGE": prepared["POSTGRES_IMAGE"],
         "COMPOSE_FILE": prepared["COMPOSE_FILES"],
         "PREFECT_PORT": str(free_port()),
+        "GIT_PORT": str(free_port()),
+        "S3_PORT": str(free_port()),
         "MLTOY_NETWORK": f"{PROJECT}-net",
         "MLTOY_SETTINGS_VOLUME": f"{PROJECT}-remote-settings",
         "MLTOY_WORK_POOL": f"{PROJECT}-pool",
     }
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1) for line in path.read_text().splitlines() if line and line[0] != "#"
+    )
+
+
+def stage_outcomes(logs: list[str]) -> dict[str, str]:
+    """Both flows log 'stage NAME: OUTCOME' once per stage."""
+    outcomes = {}
+    for message in logs:
+        for stage in STAGES:
+            prefix = f"stage {stage}: "
+            if message.startswith(prefix) and message[len(prefix) :].isalpha():
+                outcomes[stage] = message[len(prefix) :]
+    return outcomes
 
 
 def poll(check: Callable[[], T | None], timeout: float, what: str, every: float = 2.0) -> T:
@@ -93,6 +112,8 @@ class Stack:
     env: dict[str, str]
     compose_files: list[str]
     client: SyncPrefectClient
+    project_dir: Path = REPO_ROOT  # the clone the stack was brought up from
+    up: subprocess.CompletedProcess[str] | None = None  # what `make up` printed
     runs: dict[str, list[UUID]] = field(default_factory=dict)
 
     @property
@@ -106,7 +127,7 @@ class Stack:
                 *(arg for name in self.compose_files for arg in ("-f", name)),
                 *args,
             ],
-            cwd=REPO_ROOT,
+            cwd=self.project_dir,
             capture_output=True,
             text=True,
             check=check,
@@ -182,10 +203,14 @@ class Stack:
 
         return poll(arrived, timeout, f"log line {needle!r} of flow run {flow_run_id}")
 
-    def artifact_metrics(self, flow_run_id: UUID) -> dict[str, Any]:
+    def artifact(self, flow_run_id: UUID, key: str) -> Any:
         artifacts = self.client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-        (table,) = [a for a in artifacts if a.key == "mltoy-metrics"]
+        (found,) = [a for a in artifacts if a.key == key]
+        return found
+
+    def artifact_metrics(self, flow_run_id: UUID) -> dict[str, Any]:
+        table = self.artifact(flow_run_id, "mltoy-metrics")
         rows = table.data if isinstance(table.data, list) else __import__("json").loads(table.data)
         return {row["metric"]: row["value"] for row in rows}

@@ -120,9 +120,9 @@ def test_permanent_store_outage_fails_the_run_naming_the_remote(stack: Stack):
         ({"params": {"split": {"test_size": 2}}}, "split.test_size"),
         ({"params": {"train": {"C": "strong"}}}, "train.C"),
         ({"params": {"train": {"gamma": 1}}}, "train.gamma"),
-        # A params file in the image that is not one: dvc.yaml has none of the params.
-        ({"params_file": "/app/dvc.yaml"}, "/app/dvc.yaml: split is missing"),
-        ({"params_file": "/app/no-such-params.yaml"}, "/app/no-such-params.yaml"),
+        # A file of the clone that is not a params file: dvc.yaml has none of the params.
+        ({"params_file": "dvc.yaml"}, "dvc.yaml: split is missing"),
+        ({"params_file": "no-such-params.yaml"}, "no-such-params.yaml"),
     ],
 )
 def test_bad_parameters_fail_fast_with_a_one_line_reason(stack: Stack, parameters, reason):

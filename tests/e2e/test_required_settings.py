@@ -16,6 +16,9 @@ REQUIRED = {
     "POSTGRES_PASSWORD": "z",
     "DOCKER_GID": "0",
     "PREFECT_AUTH_STRING": "u:p",
+    "GIT_USER": "dev",
+    "GIT_PASSWORD": "w",
+    "GIT_FLOW_PASSWORD": "v",
 }
 
 

@@ -73,18 +73,22 @@ def test_api_refuses_unauthenticated_requests(stack: Stack):
         assert http.get("/health").status_code == 200
 
 
-def test_only_the_ui_api_port_is_published_on_loopback(stack: Stack):
+def test_only_the_ui_git_and_s3_ports_are_published_on_loopback(stack: Stack):
     published = []
     for line in stack.compose("ps", "--format", "json").stdout.splitlines():
         service = json.loads(line)
         for port in service.get("Publishers") or []:
             if port.get("PublishedPort"):
                 published.append((service["Service"], port["URL"], port["TargetPort"]))
-    assert published == [("prefect-server", "127.0.0.1", 4200)]
+    assert sorted(published) == [
+        ("git", "127.0.0.1", 8080),  # pushes need the developer's credentials
+        ("prefect-server", "127.0.0.1", 4200),
+        ("s3", "127.0.0.1", 9000),  # the developer key: the DVC bucket only
+    ]
 
 
 def test_containers_run_as_non_root(stack: Stack):
-    for service in ("prefect-server", "worker", "postgres", "docker-proxy"):
+    for service in ("prefect-server", "worker", "postgres", "docker-proxy", "git"):
         uid = stack.compose("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid != "0", service
     user = subprocess.run(
@@ -123,15 +127,47 @@ def test_flow_runs_get_a_key_limited_to_the_dvc_bucket(flow_key_attempts: dict[s
     }
 
 
+DEVELOPER_KEY_SCRIPT = """
+import configparser, json
+creds = configparser.ConfigParser()
+creds.read("/run/mltoy-developer/aws/credentials")
+print(json.dumps(dict(creds["default"])))
+"""
+
+
+@pytest.fixture(scope="module")
+def developer_key(stack: Stack) -> dict[str, str]:
+    return stack.in_network(DEVELOPER_KEY_SCRIPT)
+
+
+def test_the_developer_key_is_neither_the_root_nor_the_flows_key(
+    stack: Stack, developer_key: dict[str, str], flow_key_attempts: dict[str, Any]
+):
+    """Made by remote-init like the flows' key, limited to the bucket too (same policy),
+    kept in a volume flow containers do not mount."""
+    assert developer_key["aws_access_key_id"] != stack.env["S3_ROOT_USER"]
+    assert developer_key["aws_secret_access_key"] not in (
+        stack.env["S3_ROOT_PASSWORD"],
+        flow_key_attempts["flow_secret"],
+    )
+    deployment = stack.client.read_deployment(stack.deployment_id("a"))
+    assert not any("developer" in v for v in deployment.job_variables["volumes"])
+
+
 @pytest.fixture
-def secrets(stack: Stack, flow_key_attempts: dict[str, Any]) -> list[str]:
-    """The stack's passwords and the flows' secret key."""
+def secrets(
+    stack: Stack, flow_key_attempts: dict[str, Any], developer_key: dict[str, str]
+) -> list[str]:
+    """The stack's passwords and the flows' and developer's secret keys."""
     prefect_password = stack.env["PREFECT_AUTH_STRING"].split(":", 1)[1]
     return [
         stack.env["S3_ROOT_PASSWORD"],
         stack.env["POSTGRES_PASSWORD"],
         prefect_password,
+        stack.env["GIT_PASSWORD"],
+        stack.env["GIT_FLOW_PASSWORD"],
         flow_key_attempts["flow_secret"],
+        developer_key["aws_secret_access_key"],
     ]
 
 
@@ -141,6 +177,7 @@ def test_no_secret_in_any_image_layer(stack: Stack, secrets: list[str]):
         stack.env["S3_IMAGE"],
         stack.env["POSTGRES_IMAGE"],
         stack.env["PROXY_IMAGE"],
+        stack.env["GIT_IMAGE"],
     ]
     for image in images:
         history = subprocess.run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,25 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import REPO_ROOT
-
-
-def checkout_copy(destination: Path) -> Path:
-    """What a clone holds: tracked files plus untracked, non-ignored ones (this change)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    for relpath in filter(None, listed.split("\0")):
-        source = REPO_ROOT / relpath
-        if source.is_file():
-            (destination / relpath).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / relpath)
-    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)  # DVC expects git
-    subprocess.run(["git", "add", "-A"], cwd=destination, check=True)
-    return destination
+from tests.support import REPO_ROOT, checkout_copy
 
 
 @pytest.mark.slow

@@ -30,6 +30,10 @@ def s3_env(monkeypatch, tmp_path, store: Store) -> dict[str, str]:
         "S3_ADMIN_API": "iam",
         "FLOW_USER": f"mltoy-flows-{n}",
         "SETTINGS_DIR": str(tmp_path / "settings"),
+        "DEVELOPER_DIR": str(tmp_path / "developer"),
+        "DEV_USER": f"mltoy-developer-{n}",
+        "DEV_ACCESS_KEY_ID": "",
+        "DEV_SECRET_ACCESS_KEY": "",
         # compose passes these as "" when unset
         "FLOW_ACCESS_KEY_ID": "",
         "FLOW_SECRET_ACCESS_KEY": "",
@@ -265,3 +269,57 @@ def test_bad_settings_exit_2_with_a_named_reason(monkeypatch, capsys, env, messa
         monkeypatch.setenv(key, value)
     assert main() == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_developer_gets_its_own_bucket_key_outside_the_flows_volume(s3_env, store: Store):
+    assert main() == 0
+    flows = flow_key_written(s3_env)
+    developer = read_key(Path(s3_env["DEVELOPER_DIR"]) / "aws/credentials")
+    assert developer is not None
+    assert developer.access_key_id not in (flows.access_key_id, ROOT_USER)
+    settings_files = [p for p in Path(s3_env["SETTINGS_DIR"]).rglob("*") if p.is_file()]
+    assert not any(developer.secret_access_key in p.read_text() for p in settings_files)
+    bucket = RemoteSettings().bucket
+    s3 = store.client("s3", developer.access_key_id, developer.secret_access_key)
+    s3.put_object(Bucket=bucket, Key="dvc/x", Body=b"x")
+    assert error_code(s3.list_buckets) == "AccessDenied"
+    assert main() == 0  # a rerun keeps it
+    assert read_key(Path(s3_env["DEVELOPER_DIR"]) / "aws/credentials") == developer
+
+
+def test_the_flows_git_identity_is_a_helper_reading_a_file(s3_env, monkeypatch):
+    monkeypatch.setenv("MLTOY_GIT_URL", "http://git:8080/mltoy.git")
+    monkeypatch.setenv("GIT_FLOW_USER", "mltoy-flows")
+    monkeypatch.setenv("GIT_FLOW_PASSWORD", "git-secret-value")
+    assert main() == 0
+    root = Path(s3_env["SETTINGS_DIR"]) / "git"
+    config = (root / "config").read_text()
+    assert '[credential "http://git:8080"]' in config and "git-secret-value" not in config
+    assert (root / "credentials").read_text() == (
+        "username=mltoy-flows\npassword=git-secret-value\n"
+    )
+    assert oct((root / "credentials").stat().st_mode & 0o777) == "0o600"
+    # git itself reads the helper: it answers with the file's credentials for that host.
+    import subprocess
+
+    answer = subprocess.run(
+        ["git", "credential", "fill"],
+        input="protocol=http\nhost=git:8080\n\n",
+        env={
+            "GIT_CONFIG_GLOBAL": str(root / "config"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "PATH": "/usr/bin:/bin",
+            "GIT_TERMINAL_PROMPT": "0",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "username=mltoy-flows" in answer and "password=git-secret-value" in answer
+
+
+def test_a_git_url_with_credentials_is_refused(s3_env, monkeypatch):
+    monkeypatch.setenv("MLTOY_GIT_URL", "http://u:p@git:8080/mltoy.git")
+    monkeypatch.setenv("GIT_FLOW_USER", "mltoy-flows")
+    monkeypatch.setenv("GIT_FLOW_PASSWORD", "x")
+    assert main() == 2

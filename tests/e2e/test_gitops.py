@@ -1,0 +1,289 @@
+"""The GitOps loop, as a developer drives it from the host: Git is the source of truth.
+
+Clone the stack's repository over 127.0.0.1, commit, push: the push runs that commit, the
+run reports what changed, its results come back as `runs/<short-sha>` and `dvc pull`
+restores them. Tests run in file order and build on each other (the module's developer
+clone and the runs recorded in RESULTS); every push that breaks main is reverted by the
+test that made it, so the suites after this one run a sound main.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+import yaml
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Scheduled
+
+from tests.e2e.developer import Developer
+from tests.e2e.stack import STAGES, Stack, poll, read_env_file, stage_outcomes
+
+REPORT = "mltoy-run-report"
+# A run may wait for the deployment's concurrency slot behind the run of the push before
+# it (concurrency_limit 1): its deadline covers two runs.
+QUEUED = 600
+SKIPPED = {"skipped", "restored"}
+RESULTS: dict[str, Any] = {}  # what earlier tests of this module ran: {name: value}
+
+
+@pytest.fixture(scope="module")
+def dev(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Developer:
+    """The developer's clone; main's tip has results (test_stack's runs made them, or a
+    run made here when this file runs alone), so the first push has a baseline."""
+    path = tmp_path_factory.mktemp("developer") / "mltoy"
+    developer = Developer.clone(stack.project_dir, stack.env["GIT_PORT"], path)
+    if f"refs/heads/runs/{developer.head()[:7]}" not in developer.remote_refs():
+        assert stack.run_deployment("a").state.is_completed()
+    return developer
+
+
+def image_id(stack: Stack) -> str:
+    return subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Id}}", stack.env["MLTOY_IMAGE"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def runs_of(stack: Stack) -> list[FlowRun]:
+    ids = [stack.deployment_id(option) for option in ("a", "b")]
+    return stack.client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)), limit=200
+    )
+
+
+def run_of_commit(stack: Stack, sha: str, timeout: float = 60) -> FlowRun:
+    """The run a push of `sha` started (its `commit` parameter), once it exists."""
+
+    def started() -> FlowRun | None:
+        found = [run for run in runs_of(stack) if run.parameters.get("commit") == sha]
+        return found[0] if found else None
+
+    run = poll(started, timeout, f"a flow run of {sha[:7]}", every=1)
+    stack.runs.setdefault("a", []).append(run.id)
+    return run
+
+
+def report_of(stack: Stack, run_id: UUID) -> str:
+    return stack.artifact(run_id, REPORT).data
+
+
+def commit_in(report: str) -> str:
+    return re.search(r"- commit: `([0-9a-f]{40})`", report).group(1)
+
+
+def test_make_up_alone_brought_the_stack_up_from_a_fresh_clone(stack: Stack):
+    """The suite's stack came up with `make up` in a fresh clone that had no .env."""
+    printed = stack.up.stdout
+    assert "make-env: wrote" in printed and "git-seed: seeded" in printed, printed[-3000:]
+    assert "Prefect UI: http://127.0.0.1:" in printed
+    env_file = stack.project_dir / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    env = read_env_file(env_file)
+    secrets = [
+        env[k]
+        for k in ("S3_ROOT_PASSWORD", "POSTGRES_PASSWORD", "GIT_PASSWORD", "GIT_FLOW_PASSWORD")
+    ]
+    assert all(len(secret) >= 24 for secret in secrets) and len(set(secrets)) == len(secrets)
+    assert env["DOCKER_GID"] == str(os.stat("/var/run/docker.sock").st_gid)
+    # The stack's Git server holds the clone's HEAD as main, and the deployments came from it.
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=stack.project_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert (
+        f"git-seed: seeded http://127.0.0.1:{env['GIT_PORT']}/mltoy.git: main = {head[:7]}"
+        in printed
+    )
+    for option in ("a", "b"):
+        assert stack.client.read_deployment(stack.deployment_id(option)).pull_steps
+    RESULTS["image"] = image_id(stack)
+
+
+def test_a_push_to_main_runs_that_commit(stack: Stack, dev: Developer):
+    before_c = yaml.safe_load((dev.path / "params.yaml").read_text())["train"]["C"]
+    new_c = 0.37
+    sha = dev.commit("train: C = 0.37", **{"params.yaml": dev.set_param("train.C", new_c)})
+    pushed = datetime.now(UTC)
+    assert "event sent to Prefect" in dev.push("main").stderr
+    run = run_of_commit(stack, sha, timeout=60)
+    running = stack.wait_state(run.id, {"Running", "Completed", "Failed", "Crashed"}, 60)
+    assert running.start_time - pushed < timedelta(seconds=60)  # started within 60 s
+    run = stack.wait_final(run.id)
+    assert run.state.is_completed(), run.state.message
+    # The UI's run list reads as a commit log.
+    assert run.name.startswith(f"{sha[:7]} train: C = 0.37"), run.name
+    assert f"commit:{sha[:7]}" in run.tags
+    outcomes = stage_outcomes(stack.logs_with(run.id, "stage evaluate: "))
+    assert outcomes["train"] == outcomes["evaluate"] == "ran"
+    assert outcomes["prepare"] in SKIPPED, outcomes
+    report = report_of(stack, run.id)
+    assert commit_in(report) == sha
+    assert "E2E Developer" in report
+    # dvc params diff and dvc metrics diff against the parent's results.
+    assert re.search(rf"\| params.yaml \| train.C \| {before_c} \| {new_c} \|", report), report
+    assert re.search(
+        r"\| reports/metrics.json \| accuracy \| [0-9.]+ \| [0-9.]+ \| -?[0-9.e-]+ \|", report
+    ), report
+    assert "| prepare | skipped: inputs unchanged since" in report, report
+    assert "| train | ran: changed since" in report and "train.C" in report
+    RESULTS.update(c_sha=sha, c_run=run.id, c=new_c)
+
+
+def test_the_results_ref_gives_the_runs_outputs_with_dvc_pull(
+    stack: Stack, dev: Developer, tmp_path: Path
+):
+    sha = RESULTS["c_sha"]
+    ref = f"refs/heads/runs/{sha[:7]}"
+    assert ref in dev.remote_refs()
+    # The developer's DVC remote: the stack's S3 API on 127.0.0.1, the developer key.
+    venv = Path(sys.executable).parent.parent
+    out = subprocess.run(
+        ["make", "remote-config", f"VENV={venv}"],
+        cwd=stack.project_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    config = stack.project_dir / ".dvc/config.local"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert f"127.0.0.1:{stack.env['S3_PORT']}" in config.read_text()
+    # A fresh clone of the results ref, and `dvc pull` there.
+    fresh = tmp_path / "results"
+    dev.git("clone", "--quiet", "--branch", f"runs/{sha[:7]}", dev.url, str(fresh))
+    assert (
+        subprocess.run(
+            ["git", "rev-parse", "HEAD^"], cwd=fresh, capture_output=True, text=True
+        ).stdout.strip()
+        == sha
+    )  # results on top of the commit
+    shutil.copy2(config, fresh / ".dvc/config.local")
+    pulled = subprocess.run(
+        [sys.executable, "-m", "dvc", "pull"], cwd=fresh, capture_output=True, text=True
+    )
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    lock = yaml.safe_load((fresh / "dvc.lock").read_text())["stages"]
+    (model,) = lock["train"]["outs"]
+    assert model["path"] == "models/model.joblib"
+    assert hashlib.md5((fresh / model["path"]).read_bytes()).hexdigest() == model["md5"]
+    assert lock["train"]["params"]["params.yaml"]["train"]["C"] == RESULTS["c"]
+    metrics = json.loads((fresh / "reports/metrics.json").read_text())
+    assert metrics == stack.artifact_metrics(RESULTS["c_run"])
+
+
+def test_readme_push_skips_every_stage_and_other_refs_start_nothing(stack: Stack, dev: Developer):
+    before = {run.id for run in runs_of(stack)}
+    # A branch, a tag, a results-like ref, then the branch deleted: none runs anything.
+    dev.git("checkout", "--quiet", "-b", "feature/x")
+    dev.commit("feature work", **{"params.yaml": dev.set_param("train.C", 0.5)})
+    dev.push("feature/x")
+    dev.git("tag", "v-e2e")
+    dev.push("v-e2e")
+    dev.push("feature/x:refs/heads/runs/0000000")
+    dev.push(":feature/x")
+    dev.git("checkout", "--quiet", "main")
+    readme = (dev.path / "README.md").read_text() + "\nA line about nothing the pipeline uses.\n"
+    sha = dev.commit("docs: a README line", **{"README.md": readme})
+    dev.push("main")
+    run = stack.wait_final(run_of_commit(stack, sha).id)
+    assert run.state.is_completed(), run.state.message
+    outcomes = stage_outcomes(stack.logs_with(run.id, "stage evaluate: "))
+    assert set(outcomes) == set(STAGES) and set(outcomes.values()) <= SKIPPED, outcomes
+    # The events of the other refs came first; none of them started a run.
+    started = {r.id for r in runs_of(stack)} - before - {run.id}
+    assert not started, [(r.name, r.parameters) for r in runs_of(stack) if r.id in started]
+    RESULTS["tip"] = sha
+
+
+def test_a_push_without_credentials_is_refused(stack: Stack, dev: Developer):
+    main = dev.remote_refs()["refs/heads/main"]
+    dev.commit("not allowed")
+    anonymous = dev.git("push", "origin", "main", check=False, helper="")
+    assert anonymous.returncode != 0 and "could not read Username" in anonymous.stderr
+    wrong = dev.git(
+        "push",
+        "origin",
+        "main",
+        check=False,
+        helper="!f() { echo username=developer; echo password=wrong; }; f",
+    )
+    assert wrong.returncode != 0 and "Authentication failed" in wrong.stderr, wrong.stderr
+    # The flows' identity reads, but may push refs/heads/runs/* only.
+    env = read_env_file(stack.project_dir / ".env")
+    flows = f"!f() {{ echo username=mltoy-flows; echo password={env['GIT_FLOW_PASSWORD']}; }}; f"
+    refused = dev.git("push", "origin", "main", check=False, helper=flows)
+    assert refused.returncode != 0 and "may push refs/heads/runs/* only" in refused.stderr
+    assert dev.remote_refs()["refs/heads/main"] == main
+    dev.git("reset", "--quiet", "--hard", "origin/main")
+
+
+def test_a_push_with_invalid_params_fails_naming_the_key_and_makes_no_results_ref(
+    stack: Stack, dev: Developer
+):
+    sha = dev.commit("train: C = -1", **{"params.yaml": dev.set_param("train.C", -1)})
+    dev.push("main")
+    try:
+        run = stack.wait_final(run_of_commit(stack, sha).id, timeout=QUEUED)
+        assert run.state.is_failed(), run.state
+        assert "train.C" in (run.state.message or ""), run.state.message
+        assert f"refs/heads/runs/{sha[:7]}" not in dev.remote_refs()
+    finally:
+        dev.git("revert", "--no-edit", "HEAD")
+        dev.push("main")
+    RESULTS["tip"] = dev.head()
+
+
+def test_a_commit_with_another_lock_file_fails_naming_the_rebuild(stack: Stack, dev: Developer):
+    lock = (dev.path / "requirements.lock").read_text() + "# a dependency changed\n"
+    sha = dev.commit("deps: change the lock", **{"requirements.lock": lock})
+    dev.push("main")
+    try:
+        run = stack.wait_final(run_of_commit(stack, sha).id, timeout=QUEUED)
+        assert run.state.is_failed(), run.state
+        message = run.state.message or ""
+        assert "requirements.lock" in message and "make up" in message, message
+        assert f"refs/heads/runs/{sha[:7]}" not in dev.remote_refs()
+    finally:
+        dev.git("revert", "--no-edit", "HEAD")
+        dev.push("main")
+    RESULTS["tip"] = dev.head()
+
+
+def test_scheduled_and_quick_runs_use_the_tip_of_main_without_a_rebuild(
+    stack: Stack, dev: Developer
+):
+    """The schedules' runs and Quick runs carry no commit: they clone the tip of main, so
+    the params pushed earlier (train.C) are what they train, on the same image."""
+    tip = RESULTS["tip"]
+    assert dev.remote_refs()["refs/heads/main"] == tip
+    stack.wait_final(run_of_commit(stack, tip).id, timeout=QUEUED)  # the revert's own run
+    scheduled = stack.client.create_flow_run_from_deployment(
+        stack.deployment_id("a"), state=Scheduled(scheduled_time=datetime.now(UTC))
+    )
+    quick = stack.trigger("b")
+    for run_id in (scheduled.id, quick):
+        run = stack.wait_final(run_id)
+        assert run.state.is_completed(), run.state.message
+        assert commit_in(report_of(stack, run_id)) == tip
+        assert run.name.startswith(tip[:7])
+    dev.git("fetch", "--quiet", "origin", f"refs/heads/runs/{tip[:7]}")
+    lock = yaml.safe_load(dev.git("show", "FETCH_HEAD:dvc.lock").stdout)
+    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["C"] == RESULTS["c"]
+    assert image_id(stack) == RESULTS["image"]  # nothing was rebuilt

@@ -1,0 +1,62 @@
+"""The team's git hooks (.pre-commit-config.yaml): local only, ruff blocks, dvc status warns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import REPO_ROOT, checkout_copy
+
+VENV = Path(sys.executable).parent.parent
+
+
+def test_hooks_are_local_only():
+    """No hook repository to download at install time."""
+    config = yaml.safe_load((REPO_ROOT / ".pre-commit-config.yaml").read_text())
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    assert {hook["language"] for hook in config["repos"][0]["hooks"]} == {"system"}
+
+
+def pre_commit(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(checkout.parent / "pre-commit-home")}
+    return subprocess.run(
+        [str(VENV / "bin/pre-commit"), *args],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_ruff_blocks_a_commit_and_dvc_status_only_warns(tmp_path: Path):
+    checkout = checkout_copy(tmp_path / "clone")
+    (checkout / ".venv").symlink_to(VENV)  # the hooks use the project's venv
+    installed = pre_commit(checkout, "install")
+    assert installed.returncode == 0, installed.stderr
+    # Outputs are stale (no data, nothing reproduced): a warning, and the commit goes in.
+    (checkout / "params.yaml").write_text((checkout / "params.yaml").read_text() + "\n")
+    committed = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "params"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )
+    assert committed.returncode == 0, committed.stdout + committed.stderr
+    assert "warning: DVC outputs are not those" in committed.stdout + committed.stderr
+    # A lint error stops the commit.
+    (checkout / "mltoy/bad.py").write_text("import os\n")
+    subprocess.run(["git", "add", "mltoy/bad.py"], cwd=checkout, check=True)
+    refused = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "bad"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )
+    out = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "F401" in out, out
