@@ -124,7 +124,8 @@ class RemoteSettings(BaseSettings):
         return self
 
     def root_key(self) -> FlowKey:
-        assert self.s3_root_user and self.s3_root_password  # guaranteed by the validator
+        if not (self.s3_root_user and self.s3_root_password):
+            raise ValueError("S3_ROOT_USER and S3_ROOT_PASSWORD are required for an s3:// remote")
         return FlowKey(
             self.s3_root_user.get_secret_value(), self.s3_root_password.get_secret_value()
         )
@@ -164,7 +165,10 @@ def ensure_bucket(settings: RemoteSettings) -> bool:
 def flow_key(settings: RemoteSettings) -> FlowKey:
     """The bucket-scoped key for flows: made (or kept) with the root key, or the user's."""
     if settings.s3_admin_api == "none":
-        assert settings.flow_access_key_id and settings.flow_secret_access_key
+        if not (settings.flow_access_key_id and settings.flow_secret_access_key):
+            raise ValueError(
+                "S3_ADMIN_API=none needs FLOW_ACCESS_KEY_ID and FLOW_SECRET_ACCESS_KEY"
+            )
         return FlowKey(
             settings.flow_access_key_id.get_secret_value(),
             settings.flow_secret_access_key.get_secret_value(),
@@ -213,8 +217,11 @@ def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list
     if settings.scheme == "s3":
         if settings.s3_endpoint_url:
             dvc_remote += f"    endpointurl = {settings.s3_endpoint_url}\n"
-        assert key is not None, "an s3:// remote needs the flows' key"
-        assert key.access_key_id != settings.root_key().access_key_id, "never the root key"
+        # Raised, not asserted: this guard must hold under `python -O` too.
+        if key is None:
+            raise ValueError("an s3:// remote needs the flows' key")
+        if key.access_key_id == settings.root_key().access_key_id:
+            raise ValueError("refusing to write the store's root key for flows: never the root key")
         aws_config = f"[default]\nregion = {settings.s3_region}\n"
         if settings.s3_endpoint_url:
             aws_config += f"endpoint_url = {settings.s3_endpoint_url}\n"
@@ -229,7 +236,8 @@ def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list
         )
         written += [root / "aws/config", root / "aws/credentials"]
     else:
-        assert settings.gcs_credentials_file
+        if not settings.gcs_credentials_file:
+            raise ValueError("GCS_CREDENTIALS_FILE is required for a gs:// remote")
         target = root / "gcs/credentials.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(settings.gcs_credentials_file, target)

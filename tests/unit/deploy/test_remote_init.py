@@ -6,6 +6,8 @@ from __future__ import annotations
 import configparser
 import itertools
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from deploy.flow_identity import FlowKey, read_key, wait_until_usable
 from deploy.remote_init import RemoteSettings, ensure_bucket, main, write_settings
+from tests.support import REPO_ROOT
 from tests.unit.deploy.conftest import ROOT_SECRET, ROOT_USER, Store
 
 _names = itertools.count()
@@ -189,8 +192,23 @@ def test_a_key_that_cannot_use_the_bucket_stops_remote_init(s3_env, store: Store
 
 def test_write_settings_refuses_the_root_key(s3_env):
     settings = RemoteSettings()
-    with pytest.raises(AssertionError, match="never the root key"):
+    with pytest.raises(ValueError, match="never the root key"):
         write_settings(settings, settings.root_key())
+
+
+def test_the_root_key_guard_holds_under_python_optimize(s3_env):
+    """`python -O` strips asserts: the guard must be a real check."""
+    script = (
+        "from deploy.remote_init import RemoteSettings, write_settings\n"
+        "settings = RemoteSettings()\n"
+        "write_settings(settings, settings.root_key())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-O", "-c", script], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "never the root key" in result.stderr
+    assert not (Path(s3_env["SETTINGS_DIR"]) / "aws/credentials").exists()
 
 
 @pytest.mark.parametrize(
