@@ -115,8 +115,19 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
     if code != 0:
         # DVC deletes a stage's outputs before running it: put back the last good ones
         # (those dvc.lock records) so a failed run leaves the workspace as it was.
-        _dvc(project, "checkout", "--force", "dvc.yaml")
-        raise _failure("repro", code, lines, project)
+        failure = _failure("repro", code, lines, project)
+        checkout_code, checkout_lines = _dvc(project, "checkout", "--force", "dvc.yaml")
+        if checkout_code != 0:
+            errors = [line for line in checkout_lines if line.startswith("ERROR")] or [
+                line for line in checkout_lines if line.strip()
+            ][-1:]
+            raise DvcCommandError(
+                f"{failure}; then restoring the last good outputs failed too (dvc checkout "
+                f"exited with {checkout_code}: {errors[0] if errors else 'no output'}): "
+                "the workspace may lack outputs until the next successful run",
+                bad_input=failure.bad_input,
+            ) from failure
+        raise failure
     # DVC names the stages it runs; the others it skipped (with --pull, after restoring
     # their outputs, it may just say "Data and pipelines are up to date.").
     reported = stage_outcomes(lines)
@@ -159,14 +170,17 @@ def pipeline_a(
     main). `publish_results`: push the results commit to refs/heads/runs/<short-sha>.
     """
     project = workspace.resolve_project(project_dir)
-    source = gitops.start(project, commit)
-    workspace.apply_params(project, params_file=params_file, overrides=params)
-    outcomes = dvc_repro(str(project), fail_once=fail_once, pull=pull)
-    if push:
-        dvc_push(str(project))
-    metrics = read_metrics(project)
-    if show_metrics:
-        metrics_summary(metrics)
-    publish_metrics(metrics, option="option A, dvc repro")
-    gitops.finish(project, source, "option A, dvc repro", outcomes, metrics, publish_results)
+    # The whole run holds the project directory: its params, outputs, metrics and
+    # results commit belong together.
+    with workspace.exclusive(project):
+        source = gitops.start(project, commit)
+        workspace.apply_params(project, params_file=params_file, overrides=params)
+        outcomes = dvc_repro(str(project), fail_once=fail_once, pull=pull)
+        if push:
+            dvc_push(str(project))
+        metrics = read_metrics(project)
+        if show_metrics:
+            metrics_summary(metrics)
+        publish_metrics(metrics, option="option A, dvc repro")
+        gitops.finish(project, source, "option A, dvc repro", outcomes, metrics, publish_results)
     return {"stages": outcomes, "metrics": metrics}

@@ -1,10 +1,14 @@
-"""The project directory a flow works in, and the params file DVC reads there."""
+"""The project directory a flow works in, the params file DVC reads there, and the
+lock that keeps two runs out of one project directory."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,43 @@ from mltoy.params import parse_params
 
 PARAMS_FILE = "params.yaml"
 PROJECT_DIR_ENV = "MLTOY_PROJECT_DIR"
+LOCK_FILE = ".dvc/tmp/mltoy-run.lock"
+
+
+class WorkspaceBusyError(RuntimeError):
+    """Another run holds the project directory (a second `make run` in one checkout)."""
+
+    bad_input = True  # waiting and retrying inside the run would not help it
+
+
+@contextmanager
+def exclusive(project: Path) -> Iterator[None]:
+    """Hold the project directory for one run: params, stages, outputs, metrics.
+
+    Two runs in one checkout would pair one run's params.yaml with the other's outputs
+    (and DVC refuses two `dvc repro` at once mid-way). The second run fails at once,
+    naming the first; the lock is the kernel's (flock), so a killed run leaves none.
+    """
+    path = project / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise WorkspaceBusyError(
+                f"{project}: another run is using this project directory ({holder}); "
+                "wait for it to finish, or run in another checkout"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
 
 
 def resolve_project(project_dir: str | None) -> Path:

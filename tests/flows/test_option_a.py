@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 from prefect import flow
 
+from flows import workspace
 from flows.option_a import DvcCommandError, dvc_push, pipeline_a
+from flows.option_b import pipeline_b
+from flows.workspace import WorkspaceBusyError
 from mltoy.errors import ParamsError
 from tests.flows.helpers import assert_reruns_like_dvc, snapshot, state_history, task_runs
 from tests.support import REPO_ROOT, make_project, use_unreachable_s3_remote
@@ -145,3 +149,33 @@ def test_an_unreachable_remote_is_named_in_the_failure(project):
     )
     with pytest.raises(DvcCommandError, match=expected):
         push_once()
+
+
+@pytest.mark.parametrize("pipeline", [pipeline_a, pipeline_b], ids=["option A", "option B"])
+def test_a_second_run_in_the_same_project_fails_at_once_naming_the_first(project, pipeline):
+    """Two `make run` in one checkout: the second must not write its params under the
+    first one's stages. The first run's lock is held here as the first run holds it."""
+    params = (project / "params.yaml").read_text()
+    busy = rf"another run is using .*pid {os.getpid()}"
+    with workspace.exclusive(project), pytest.raises(WorkspaceBusyError, match=busy):
+        pipeline(project_dir=str(project), params={"train": {"C": 0.5}})
+    assert (project / "params.yaml").read_text() == params  # its params were not written
+    assert not (project / "models").exists()  # nor did any stage run
+    assert pipeline(project_dir=str(project))["metrics"]["accuracy"] > 0.85  # lock released
+
+
+@pytest.mark.slow
+def test_a_failed_restore_after_a_failed_repro_is_reported(project):
+    """If `dvc checkout` cannot put the last good outputs back either (their cache is
+    gone), the failure says so: the workspace may lack outputs."""
+    pipeline_a(project_dir=str(project))
+    for cached in (project / ".dvc/cache").rglob("*"):  # as `dvc gc` would
+        if cached.is_file():
+            cached.unlink()
+    raw = project / "data/raw/iris.csv"
+    raw.write_text(raw.read_text().replace("5.1", "five", 1))
+    with pytest.raises(DvcCommandError, match=r"sepal_length.*five") as failure:
+        pipeline_a(project_dir=str(project))
+    assert "restoring the last good outputs failed too (dvc checkout exited with" in str(
+        failure.value
+    )
