@@ -20,9 +20,21 @@ from flows.fingerprint import hash_paths, md5_file
 
 
 class MissingObjectError(RuntimeError):
-    """A cached stage refers to an object neither the cache nor the remote holds."""
+    """A file's object is in neither the cache nor the remote (or only a corrupt copy).
+
+    For a stage's output (a cached result after `dvc gc`), option B runs the stage
+    again; for tracked data nobody produces (raw data), it is the run's failure.
+    """
 
     bad_input = True  # another attempt would find it missing again (see flows.retry)
+
+    def __init__(self, message: str, relpath: str, oid: str) -> None:
+        super().__init__(message)
+        self.relpath = relpath
+        self.oid = oid
+
+    def __reduce__(self) -> tuple:  # a task's exception crosses a pickle
+        return type(self), (str(self), self.relpath, self.oid)
 
 
 class RemoteUnavailableError(RuntimeError):
@@ -44,6 +56,7 @@ class ContentStore:
         self._remote = self._repo.cloud.get_remote_odb(command="option-b") if use_remote else None
         self._localfs = LocalFileSystem()
         self._lock = threading.Lock()  # DVC's objects are not thread-safe
+        self._corrupt: set[str] = set()  # remote objects whose bytes do not match their md5
 
     @property
     def remote_label(self) -> str:
@@ -90,7 +103,14 @@ class ContentStore:
                 self._local.add(str(self.project_dir / relpath), self._localfs, oid)
                 if self._remote is not None:
                     with self._remote_errors():
-                        self._remote.add(self._local.oid_to_path(oid), self._local.fs, oid)
+                        # A corrupt copy found there is overwritten, not kept as "exists".
+                        self._remote.add(
+                            self._local.oid_to_path(oid),
+                            self._local.fs,
+                            oid,
+                            check_exists=oid not in self._corrupt,
+                        )
+                    self._corrupt.discard(oid)
         return hashes
 
     def restore(self, files: Mapping[str, str], missing_only: bool = False) -> list[str]:
@@ -123,11 +143,20 @@ class ContentStore:
             if not self._local.exists(oid) and self._remote is not None and self._remote_has(oid):
                 with self._remote_errors():
                     self._local.add(self._remote.oid_to_path(oid), self._remote.fs, oid)
+                local = Path(self._local.oid_to_path(oid))
+                if md5_file(local) != oid:  # a partial or altered object in the remote
+                    local.unlink()
+                    self._corrupt.add(oid)
+                    raise MissingObjectError(
+                        f"{relpath}: the remote's object {oid} does not match its md5 "
+                        "(corrupt): not used",
+                        relpath,
+                        oid,
+                    )
             if not self._local.exists(oid):
                 where = "the DVC cache" + (" or remote" if self._remote is not None else "")
                 raise MissingObjectError(
-                    f"{relpath}: object {oid} is in neither {where}; "
-                    "rerun with refresh=True to rebuild the stage"
+                    f"{relpath}: object {oid} is in neither {where}", relpath, oid
                 )
             return self._local.oid_to_path(oid)
 

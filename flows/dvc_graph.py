@@ -75,6 +75,13 @@ class Pipeline:
                 sources[dep] = _tracked_md5(dvc_file, dep)
         return sources
 
+    def producer(self, path: str) -> str | None:
+        """The stage that writes `path` (an output, or a file inside an output directory)."""
+        return next(
+            (name for name, s in self.stages.items() if any(_overlaps(o, path) for o in s.outs)),
+            None,
+        )
+
     @property
     def metrics_files(self) -> tuple[str, ...]:
         return tuple(m for stage in self.stages.values() for m in stage.metrics)

@@ -22,8 +22,8 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
 from flows import gitops, workspace
-from flows.content_store import ContentStore
-from flows.dvc_graph import Stage, load_pipeline
+from flows.content_store import ContentStore, MissingObjectError
+from flows.dvc_graph import Pipeline, Stage, load_pipeline
 from flows.dvc_output import RAN, SKIPPED
 from flows.fingerprint import hash_paths, param_values, stage_key
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
@@ -154,24 +154,95 @@ def pipeline_b(
     share no disk share the cache through these two.
     `commit`, `publish_results`: as for option A (dvc.lock is written with `dvc commit`).
     """
-    logger = get_run_logger()
     project = workspace.resolve_project(project_dir)
-    source = gitops.start(project, commit)
-    workspace.apply_params(project, params_file=params_file, overrides=params)
-    pipeline = load_pipeline(project)
-    options: dict[str, Any] = {"refresh_cache": refresh or None}
-    if results_url:
-        options["result_storage"] = result_storage(results_url)
-    stage_task = run_stage.with_options(**options)
-    store = content_store(str(project), use_remote)
-    sources = pipeline.tracked_sources(project)
-    pulled = pull_tracked_data(str(project), sources, use_remote)
-    if pulled:
-        logger.info("pulled DVC-tracked data: %s", ", ".join(pulled))
+    # The whole run holds the project directory: its params, outputs, metrics and
+    # results commit belong together.
+    with workspace.exclusive(project):
+        source = gitops.start(project, commit)
+        workspace.apply_params(project, params_file=params_file, overrides=params)
+        pipeline = load_pipeline(project)
+        options: dict[str, Any] = {}
+        if results_url:
+            options["result_storage"] = result_storage(results_url)
+        stage_task = run_stage.with_options(**options)
+        sources = pipeline.tracked_sources(project)
+        pulled = pull_tracked_data(str(project), sources, use_remote)
+        if pulled:
+            get_run_logger().info("pulled DVC-tracked data: %s", ", ".join(pulled))
+        outcomes = _run_stages(stage_task, pipeline, project, use_remote, fail_once, refresh)
+        if use_remote:
+            push_tracked_data(str(project), sources, use_remote)
+        metrics = read_metrics(project)
+        if show_metrics:
+            metrics_summary(metrics)
+        publish_metrics(metrics, option="option B, Prefect stage DAG")
+        gitops.finish(
+            project,
+            source,
+            "option B, Prefect stage DAG",
+            outcomes,
+            metrics,
+            publish_results,
+            lock_written=False,
+        )
+    return {"stages": outcomes, "metrics": metrics}
+
+
+def _run_stages(
+    stage_task: Any,
+    pipeline: Pipeline,
+    project: Path,
+    use_remote: bool,
+    fail_once: bool,
+    refresh: bool,
+) -> dict[str, str]:
+    """Run the graph; a cached result whose objects are gone is a cache miss.
+
+    `dvc gc` (or a lost cache) can remove the objects a cached stage result names. The
+    stage that needs them then fails with MissingObjectError naming the file; its
+    producer is run again with its cache refreshed (so it stores the objects again), and
+    the graph is run again: at most once per stage. A missing file that no stage
+    produces (raw data) stays the run's failure.
+    """
+    logger = get_run_logger()
+    rebuild: set[str] = set()
+    while True:
+        try:
+            return _run_graph(
+                stage_task, pipeline, project, use_remote, fail_once, refresh, rebuild
+            )
+        except MissingObjectError as missing:
+            producer = pipeline.producer(missing.relpath)
+            if producer is None or producer in rebuild:
+                raise
+            logger.warning(
+                "%s: stage %s's cached result names it, but %s; running %s again",
+                missing.relpath,
+                producer,
+                str(missing).split(": ", 1)[-1],
+                producer,
+            )
+            rebuild.add(producer)
+
+
+def _run_graph(
+    stage_task: Any,
+    pipeline: Pipeline,
+    project: Path,
+    use_remote: bool,
+    fail_once: bool,
+    refresh: bool,
+    rebuild: set[str],
+) -> dict[str, str]:
+    """Submit every stage (in `rebuild` or all with `refresh`: ignoring the cache), wait,
+    and put every output in the workspace; return {stage: ran | skipped}."""
+    logger = get_run_logger()
     futures: dict[str, PrefectFuture[dict[str, str]]] = {}
     order = pipeline.order()
     for name in order:
-        futures[name] = stage_task.submit(
+        futures[name] = stage_task.with_options(
+            refresh_cache=(refresh or name in rebuild) or None
+        ).submit(
             stage=pipeline.stages[name],
             project_dir=str(project),
             external_deps=pipeline.external_deps(name),
@@ -184,23 +255,9 @@ def pipeline_b(
     for name, future in futures.items():
         all_outs.update(future.result())
         outcomes[name] = SKIPPED if future.state.name == "Cached" else RAN
-        logger.info("stage %s: %s", name, outcomes[name])
-    restored = store.restore(all_outs)
-    if use_remote:
-        push_tracked_data(str(project), sources, use_remote)
+    restored = content_store(str(project), use_remote).restore(all_outs)
+    for name, outcome in outcomes.items():
+        logger.info("stage %s: %s", name, outcome)
     if restored:
         logger.info("checked out cached outputs: %s", ", ".join(restored))
-    metrics = read_metrics(project)
-    if show_metrics:
-        metrics_summary(metrics)
-    publish_metrics(metrics, option="option B, Prefect stage DAG")
-    gitops.finish(
-        project,
-        source,
-        "option B, Prefect stage DAG",
-        outcomes,
-        metrics,
-        publish_results,
-        lock_written=False,
-    )
-    return {"stages": outcomes, "metrics": metrics}
+    return outcomes

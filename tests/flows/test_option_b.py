@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import yaml
 
@@ -59,6 +61,26 @@ def test_deleted_outputs_are_restored_on_a_cache_hit(project):
     assert again["stages"] == dict.fromkeys(ALL, "skipped")
     assert again["metrics"] == first["metrics"]
     assert snapshot(project) == outputs
+
+
+@pytest.mark.slow
+def test_cached_results_whose_objects_were_garbage_collected_run_again(project):
+    """After `dvc gc` (here: every object in the DVC cache gone, and the outputs), a
+    cached stage's result names objects nobody holds: a cache miss, not a failure of
+    every later run."""
+    first = pipeline_b(project_dir=str(project))
+    outputs = snapshot(project)
+    for cached in (project / ".dvc/cache").rglob("*"):
+        if cached.is_file():
+            cached.unlink()
+    for path in ("data/prepared", "models", "reports"):
+        shutil.rmtree(project / path)
+    again = pipeline_b(project_dir=str(project))
+    assert again["stages"]["evaluate"] == "ran"
+    assert again["metrics"] == first["metrics"]
+    assert snapshot(project) == outputs
+    # Stored again: the next run is all cache hits.
+    assert pipeline_b(project_dir=str(project))["stages"] == dict.fromkeys(ALL, "skipped")
 
 
 @pytest.mark.slow
