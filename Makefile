@@ -92,7 +92,7 @@ endif
 	@scripts/git-seed.sh
 	$(COMPOSE) up -d --wait --no-build
 	$(COMPOSE) wait deploy
-	@echo "Prefect UI: http://$$($(COMPOSE) port prefect-server 4200)  (user:password = PREFECT_AUTH_STRING in .env)"
+	@echo "Prefect UI: http://$$($(COMPOSE) port gateway 4200)  (user:password = PREFECT_AUTH_STRING in .env)"
 	@echo "Git:        http://$$($(COMPOSE) port git 8080)/mltoy.git  (make git-remote adds it as 'stack')"
 	@echo "S3 (DVC):   http://$$($(COMPOSE) port s3 9000)  (make remote-config writes .dvc/config.local)"
 

@@ -1,11 +1,18 @@
-"""Server-side policies a self-hosted Prefect lacks out of the box: zombie-run detection.
+"""Server-side policies a self-hosted Prefect lacks out of the box: runs that never end.
 
-A flow run whose container dies (OOM, host reboot, `docker kill`) cannot report its own
-end: without this, it stays Running forever and holds its deployment's concurrency slot.
-Flow containers send a heartbeat every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (30 in
-prefect.yaml); this automation marks a run Crashed when neither a heartbeat nor a final
-state arrives within three heartbeats, which frees the slot. Idempotent: re-running it
-replaces the automation with the current definition.
+- Zombie runs: a flow run whose container dies (OOM, host reboot, `docker kill`) cannot
+  report its own end: without a policy it stays Running forever and holds its
+  deployment's concurrency slot. Flow containers send a heartbeat every
+  PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (30 in prefect.yaml); an automation marks a
+  run Crashed when neither a heartbeat nor a final state arrives within three heartbeats.
+- Stuck Pending runs: a run the worker submitted whose container never starts the flow
+  (the worker died while submitting, the container exited before the engine ran)
+  stays Pending forever, holding the slot until its lease expires, and never ends. An
+  automation marks a run Crashed when it has not left Pending within
+  MLTOY_PENDING_SECONDS (docs/reliability.md: chosen from measured start times).
+
+Crashed is a final state: the run's concurrency slot is freed at once. Idempotent:
+re-running this replaces each automation with the current definition.
 """
 
 from __future__ import annotations
@@ -21,48 +28,92 @@ from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 
-NAME = "mltoy: crash zombie flow runs"
+ZOMBIE_NAME = "mltoy: crash zombie flow runs"
+PENDING_NAME = "mltoy: crash flow runs stuck in Pending"
 HEARTBEAT_SECONDS = int(os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30"))
 MISSED_HEARTBEATS = 3
+# The longest Pending -> Running measured here: 233 s, 16 runs started at once on 2 busy
+# cores (docs/reliability.md); 600 s leaves room, and stays under the server's Pending
+# lease (PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION, 900 s in
+# compose.yaml), so the slot is freed by this, not by the lease running out.
+PENDING_SECONDS = int(os.environ.get("MLTOY_PENDING_SECONDS", "600"))
+FINAL = ("Completed", "Failed", "Cancelled", "Crashed")
+# Every state a Pending run can move to (event names are state names).
+LEFT_PENDING = (
+    "Running",
+    "Retrying",
+    "Cancelling",
+    "Scheduled",
+    "AwaitingRetry",
+    "AwaitingConcurrencySlot",
+    "Late",
+    "Paused",
+    "Suspended",
+    *FINAL,
+)
+FLOW_RUNS = ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]})
 
 
 def zombie_automation(heartbeat_seconds: int = HEARTBEAT_SECONDS) -> Automation:
+    window = MISSED_HEARTBEATS * heartbeat_seconds
     return Automation(
-        name=NAME,
+        name=ZOMBIE_NAME,
         description=(
             f"Marks a flow run Crashed after {MISSED_HEARTBEATS} missed heartbeats "
-            f"({MISSED_HEARTBEATS * heartbeat_seconds}s), freeing its concurrency slot."
+            f"({window}s), freeing its concurrency slot."
         ),
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},
-            expect={
-                "prefect.flow-run.heartbeat",
-                "prefect.flow-run.Completed",
-                "prefect.flow-run.Failed",
-                "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed",
-            },
-            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in FINAL)},
+            match=FLOW_RUNS,
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=timedelta(seconds=MISSED_HEARTBEATS * heartbeat_seconds),
+            within=timedelta(seconds=window),
         ),
         actions=[
             ChangeFlowRunState(
                 state=StateType.CRASHED,
-                message=f"No heartbeat for {MISSED_HEARTBEATS * heartbeat_seconds}s: "
-                "the flow-run container is gone (marked by the zombie-run automation).",
+                message=f"No heartbeat for {window}s: the flow-run container is gone "
+                "(marked by the zombie-run automation).",
+            )
+        ],
+    )
+
+
+def pending_automation(pending_seconds: int = PENDING_SECONDS) -> Automation:
+    return Automation(
+        name=PENDING_NAME,
+        description=(
+            f"Marks a flow run Crashed when it has not left Pending within "
+            f"{pending_seconds}s, freeing its concurrency slot."
+        ),
+        trigger=EventTrigger(
+            after={"prefect.flow-run.Pending"},
+            expect={f"prefect.flow-run.{state}" for state in LEFT_PENDING},
+            match=FLOW_RUNS,
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=pending_seconds),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"Pending for {pending_seconds}s: its container never started "
+                "the flow (the worker or the container failed while submitting it); "
+                "marked by the pending-run automation.",
             )
         ],
     )
 
 
 def main() -> int:
-    with contextlib.suppress(ValueError):  # ValueError: not there yet
-        Automation.read(name=NAME).delete()
-    created = zombie_automation().create()
-    print(f"automation '{created.name}' ({created.id}) in place")
+    for automation in (zombie_automation(), pending_automation()):
+        with contextlib.suppress(ValueError):  # ValueError: not there yet
+            Automation.read(name=automation.name).delete()
+        created = automation.create()
+        print(f"automation '{created.name}' ({created.id}) in place")
     return 0
 
 

@@ -13,8 +13,8 @@ This template exposes three variables and fixes the rest:
 Any other variable is refused by the API itself (`additionalProperties: false`: 422,
 naming it) when a deployment or a run sets it. The pool fixes: the network, the
 read-only remote-settings volume, a non-root user, a read-only root filesystem with
-tmpfs and a scratch volume for the work directory, no capabilities, no new privileges,
-CPU, memory and process limits, log rotation, auto-removal.
+tmpfs and a scratch volume on /tmp (where the run clones its commit), no capabilities,
+no new privileges, CPU, memory and process limits, log rotation, auto-removal.
 
 The API holder can rewrite this template too (it is one API call), so the Docker socket
 proxy checks every container the worker creates against the same settings
@@ -58,10 +58,11 @@ class FlowContainerSettings(BaseSettings):
     settings_volume: str
     # uid:gid, both numeric and not 0: a name could mean root in another image.
     flow_user: str = Field("1000:1000", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")
-    # Writable in a read-only container: the work directory on a per-container scratch
-    # volume (removed with the container), tmpfs where tools write caches and state.
-    flow_workdir: str = "/app"
-    flow_tmpfs: str = "/tmp,/var/tmp,/home/mltoy"
+    # Writable in a read-only container: /tmp on a per-container scratch volume (the run
+    # clones its commit there and works in the clone: disk, not memory; removed with the
+    # container), tmpfs where tools keep caches and state (DVC in /var/tmp, home).
+    flow_scratch: str = "/tmp"
+    flow_tmpfs: str = "/var/tmp,/home/mltoy"
     flow_memory: str = "1g"
     flow_memory_max: str = "2g"
     flow_cpus: float = Field(1.0, gt=0, le=64)
@@ -99,8 +100,8 @@ def container_kwargs(settings: FlowContainerSettings) -> dict[str, Any]:
         "read_only": True,
         "tmpfs": tmpfs,
         # An anonymous volume (no source) starts with the image's content at that path
-        # and is deleted with the container (auto_remove).
-        "mounts": [{"Type": "volume", "Target": settings.flow_workdir}],
+        # (/tmp: empty, mode 1777) and is deleted with the container (auto_remove).
+        "mounts": [{"Type": "volume", "Target": settings.flow_scratch}],
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         "pids_limit": settings.flow_pids_max,

@@ -10,7 +10,8 @@
 --   Env, Labels, Tty/Attach*/OpenStdin/StdinOnce, NetworkDisabled
 --   HostConfig  NetworkMode = the compose network (MLTOY_NETWORK);
 --               Binds = only "<MLTOY_SETTINGS_VOLUME>:/run/mltoy:ro";
---               Mounts = only an anonymous volume on the work dir (MLTOY_FLOW_WORKDIR);
+--               Mounts = only an anonymous volume on the scratch dir (MLTOY_FLOW_SCRATCH:
+--               /tmp, where the run clones its commit);
 --               Tmpfs = only on MLTOY_FLOW_TMPFS paths, with nosuid, nodev and a size;
 --               ReadonlyRootfs true; CapDrop has ALL; SecurityOpt = no-new-privileges;
 --               Memory <= MLTOY_FLOW_MEMORY_MAX with MemorySwap = Memory;
@@ -66,9 +67,10 @@ local IMAGE = required_env("MLTOY_IMAGE")
 local REPOSITORY = string.match(IMAGE, "^(.*):[^:/]+$") or error("MLTOY_IMAGE needs a tag")
 local NETWORK = required_env("MLTOY_NETWORK")
 local SETTINGS_BIND = required_env("MLTOY_SETTINGS_VOLUME") .. ":/run/mltoy:ro"
-local WORKDIR = os.getenv("MLTOY_FLOW_WORKDIR") or "/app"
+local SCRATCH = os.getenv("MLTOY_FLOW_SCRATCH") or "/tmp"
+local TMPFS_PATHS = os.getenv("MLTOY_FLOW_TMPFS") or "/var/tmp,/home/mltoy"
 local TMPFS = {}
-for _, path in ipairs(split(os.getenv("MLTOY_FLOW_TMPFS") or "/tmp,/var/tmp,/home/mltoy", ",")) do
+for _, path in ipairs(split(TMPFS_PATHS, ",")) do
   TMPFS[path] = true
 end
 local MEMORY_MAX = size_bytes(os.getenv("MLTOY_FLOW_MEMORY_MAX") or "2g")
@@ -233,12 +235,12 @@ local HOST_CONFIG = {
       check_object(where, mount, {
         type = function(p, v)
           if v ~= "volume" then
-            refuse(p, show(v) .. ": only an anonymous volume on " .. WORKDIR .. " is allowed")
+            refuse(p, show(v) .. ": only an anonymous volume on " .. SCRATCH .. " is allowed")
           end
         end,
         target = function(p, v)
-          if v ~= WORKDIR then
-            refuse(p, show(v) .. ": only an anonymous volume on " .. WORKDIR .. " is allowed")
+          if v ~= SCRATCH then
+            refuse(p, show(v) .. ": only an anonymous volume on " .. SCRATCH .. " is allowed")
           end
         end,
         readonly = expect_bool,
@@ -249,8 +251,7 @@ local HOST_CONFIG = {
     for target, options in pairs(expect_string_map(path, value)) do
       local where = path .. "." .. target
       if not TMPFS[target] then
-        refuse(where, "a tmpfs is allowed only on " .. (os.getenv("MLTOY_FLOW_TMPFS")
-          or "/tmp,/var/tmp,/home/mltoy"))
+        refuse(where, "a tmpfs is allowed only on " .. TMPFS_PATHS)
       end
       local flags = {}
       for _, option in ipairs(split(options, ",")) do
@@ -380,8 +381,8 @@ local CONFIG = {
   labels = expect_string_map,
   volumes = function(path, value)
     for target in pairs(expect_map(path, value)) do
-      if target ~= "/run/mltoy" and target ~= WORKDIR then
-        refuse(path .. "." .. tostring(target), "only /run/mltoy and " .. WORKDIR
+      if target ~= "/run/mltoy" and target ~= SCRATCH then
+        refuse(path .. "." .. tostring(target), "only /run/mltoy and " .. SCRATCH
           .. " may be volumes")
       end
     end

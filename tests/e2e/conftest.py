@@ -28,7 +28,17 @@ LOG_DIR = REPO_ROOT / ".e2e-logs"
 
 # The suite shares one stack: the user-facing behaviour first (it expects a fresh
 # remote), then security checks, then the faults that stop and kill parts of it.
-ORDER = ("test_required_settings", "test_stack", "test_gitops", "test_security", "test_faults")
+# (test_socket_proxy and test_image_secrets need no stack: their own containers.)
+ORDER = (
+    "test_required_settings",
+    "test_socket_proxy",
+    "test_image_secrets",
+    "test_stack",
+    "test_gitops",
+    "test_security",
+    "test_web",
+    "test_faults",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

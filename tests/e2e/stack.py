@@ -74,6 +74,12 @@ def stack_settings(prepared: dict[str, str]) -> dict[str, str]:
         "MLTOY_NETWORK": f"{PROJECT}-net",
         "MLTOY_SETTINGS_VOLUME": f"{PROJECT}-remote-settings",
         "MLTOY_WORK_POOL": f"{PROJECT}-pool",
+        # Shorter than shipped, so the tests of these limits wait seconds, not minutes:
+        # a run stuck in Pending is crashed after 90 s (shipped: 600 s; the suite's
+        # normal starts take seconds); 5 failed logins in 10 s lock an address out.
+        "MLTOY_PENDING_SECONDS": "90",
+        "MLTOY_LOGIN_FAILURES": "5",
+        "MLTOY_LOGIN_WINDOW": "10s",
     }
 
 

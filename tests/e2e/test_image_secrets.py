@@ -30,6 +30,7 @@ IMAGES = {  # image: its Dockerfile
     "socket-proxy": "docker/socket-proxy/Dockerfile",
     "s3-standin": "docker/s3-standin/Dockerfile",
     "postgres-standin": "docker/postgres-standin/Dockerfile",
+    "git-server": "docker/git-server/Dockerfile",
 }
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from prefect.client.schemas.actions import WorkPoolUpdate
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect_docker.worker import DockerWorker
 
-from tests.e2e.stack import Stack
+from tests.e2e.stack import PROJECT, Stack, poll
 
 OUR_IMAGES_USER = {"MLTOY_IMAGE": "mltoy"}
 
@@ -64,11 +68,13 @@ print(json.dumps(out))
 
 
 def test_api_refuses_unauthenticated_requests(stack: Stack):
+    """(Every route, websockets, CSRF and the failed-login limit: test_web.py.)"""
+    pool = f"/work_pools/{stack.env['MLTOY_WORK_POOL']}"
     with httpx.Client(base_url=stack.api_url, timeout=10) as http:
-        assert http.post("/deployments/filter", json={}).status_code == 401
-        assert http.post("/flow_runs/filter", json={}, auth=("admin", "wrong")).status_code == 401
+        assert http.get(pool).status_code == 401
+        assert http.get(pool, auth=("admin", "wrong")).status_code == 401
         user, password = stack.env["PREFECT_AUTH_STRING"].split(":", 1)
-        assert http.post("/deployments/filter", json={}, auth=(user, password)).status_code == 200
+        assert http.get(pool, auth=(user, password)).status_code == 200
         # Liveness stays open for healthchecks, and tells nothing.
         assert http.get("/health").status_code == 200
 
@@ -81,14 +87,14 @@ def test_only_the_ui_git_and_s3_ports_are_published_on_loopback(stack: Stack):
             if port.get("PublishedPort"):
                 published.append((service["Service"], port["URL"], port["TargetPort"]))
     assert sorted(published) == [
+        ("gateway", "127.0.0.1", 4200),  # the UI/API, behind the failed-login limit
         ("git", "127.0.0.1", 8080),  # pushes need the developer's credentials
-        ("prefect-server", "127.0.0.1", 4200),
         ("s3", "127.0.0.1", 9000),  # the developer key: the DVC bucket only
     ]
 
 
 def test_containers_run_as_non_root(stack: Stack):
-    for service in ("prefect-server", "worker", "postgres", "docker-proxy", "git"):
+    for service in ("prefect-server", "worker", "postgres", "docker-proxy", "git", "gateway"):
         uid = stack.compose("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid != "0", service
     user = subprocess.run(
@@ -171,29 +177,6 @@ def secrets(
     ]
 
 
-def test_no_secret_in_any_image_layer(stack: Stack, secrets: list[str]):
-    images = [
-        stack.env["MLTOY_IMAGE"],
-        stack.env["S3_IMAGE"],
-        stack.env["POSTGRES_IMAGE"],
-        stack.env["PROXY_IMAGE"],
-        stack.env["GIT_IMAGE"],
-    ]
-    for image in images:
-        history = subprocess.run(
-            ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        inspect = subprocess.run(
-            ["docker", "image", "inspect", image], capture_output=True, text=True, check=True
-        ).stdout
-        for secret in secrets:
-            assert secret not in history and secret not in inspect, image
-        assert "PRIVATE KEY" not in history + inspect
-
-
 def test_secrets_never_appear_in_logs(stack: Stack, secrets: list[str]):
     """After every run the suite made so far: container logs and flow-run logs."""
     logs = stack.compose("logs", "--no-color").stdout
@@ -210,7 +193,8 @@ def test_flow_containers_get_no_credentials_in_their_environment(stack: Stack):
     deployment = stack.client.read_deployment(stack.deployment_id("a"))
     env = deployment.job_variables.get("env", {})
     assert not any("SECRET" in key or "PASSWORD" in key for key in env)
-    volumes = deployment.job_variables["volumes"]
+    pool = stack.client.read_work_pool(stack.env["MLTOY_WORK_POOL"])
+    volumes = pool.base_job_template["job_configuration"]["volumes"]
     assert volumes == [f"{stack.env['MLTOY_SETTINGS_VOLUME']}:/run/mltoy:ro"]
 
 
@@ -279,7 +263,12 @@ def test_docker_proxy_allows_what_the_worker_needs_and_refuses_the_rest(stack: S
     assert [code for _, code in statuses] == [200] * len(allowed), statuses
 
     settings = f"{stack.env['MLTOY_SETTINGS_VOLUME']}:/run/mltoy:ro"
+    postgres = _inspect(stack, "postgres")
     refused = [
+        # Another container by name or short id: its environment holds a password.
+        ("GET", f"/v1.41/containers/{postgres['Name'].lstrip('/')}/json", None),
+        ("GET", f"/v1.41/containers/{postgres['Id'][:12]}/json", None),
+        ("POST", f"/v1.41/containers/{postgres['Name'].lstrip('/')}/stop", None),
         # Endpoints the worker never calls.
         ("POST", f"/v1.41/containers/{worker}/exec", {"Cmd": ["id"]}),
         ("POST", "/v1.41/build", None),
@@ -343,15 +332,186 @@ def test_flow_runs_go_through_the_proxy(stack: Stack):
     assert re.search(r" 204 .*\"POST /v[0-9.]+/containers/[0-9a-f]+/start", log)
 
 
-@pytest.mark.parametrize(
-    "job_variables",
-    [{"privileged": True}, {"volumes": ["/:/host"]}],
-    ids=["privileged", "host-root-bind-mount"],
-)
-def test_a_run_asking_for_the_host_gets_no_container(stack: Stack, job_variables: dict):
-    """Whoever holds the API credentials can override a run's job variables; a run that
-    asks for a privileged container or the host's root is refused by the proxy."""
-    run = stack.run_deployment("b", timeout=120, job_variables=job_variables)
-    assert run.state.type.value == "CRASHED", run.state
-    assert "403" in (run.state.message or ""), run.state.message
-    assert run.infrastructure_pid is None
+# Issue 18's reproduction and its neighbours: job variables that would reach the engine.
+def _escapes(stack: Stack) -> dict[str, tuple[dict, str]]:
+    """{case: (job variables, the setting the refusal must name)}."""
+    name = PROJECT  # compose's volumes are PROJECT_NAME
+    return {
+        "postgres data volume, uid 999, a command": (
+            {
+                "volumes": [f"{name}_postgres-data:/steal:ro"],
+                "container_create_kwargs": {"user": "999"},
+                "command": "sh -c 'ls -la /steal'",
+            },
+            "",  # several: the first one refused is named
+        ),
+        # refused as a bind or as a declared volume path, whichever is checked first
+        "another named volume": ({"volumes": [f"{name}_s3-data:/steal"]}, "/steal"),
+        "uid 999": ({"container_create_kwargs": {"user": "999"}}, "User"),
+        "a command": ({"command": "sh -c 'exit 0'"}, "Cmd"),
+        "a root-default image": ({"image": stack.env["BASE_IMAGE"]}, "Image"),
+        "privileged": ({"privileged": True}, "Privileged"),
+    }
+
+
+ESCAPES = [
+    "postgres data volume, uid 999, a command",
+    "another named volume",
+    "uid 999",
+    "a command",
+    "a root-default image",
+    "privileged",
+]
+
+
+@pytest.mark.parametrize("case", ESCAPES)
+def test_the_api_refuses_job_variables_the_pool_does_not_expose(stack: Stack, case: str):
+    """The pool's template exposes image (the bundle's repository), env and mem_limit;
+    a run asking for anything else is refused when it is created, naming it."""
+    job_variables, _ = _escapes(stack)[case]
+    deployment = stack.deployment_id("b")
+    before = len(stack.client.read_flow_runs())
+    with pytest.raises(PrefectHTTPStatusError) as info:
+        stack.client.create_flow_run_from_deployment(deployment, job_variables=job_variables)
+    assert info.value.response.status_code == 422
+    detail = info.value.response.json()["detail"]
+    for variable in job_variables:
+        if variable != "image":
+            assert f"'{variable}'" in detail, detail
+    if "image" in job_variables:
+        assert job_variables["image"] in detail, detail
+    assert len(stack.client.read_flow_runs()) == before  # no run was created
+
+
+@pytest.fixture
+def rewritten_pool(stack: Stack) -> Iterator[dict]:
+    """The pool's template replaced by Prefect's default Docker one, as anyone holding
+    the API's auth string can do (every flow container holds it); put back after.
+
+    Runs then carry the bundle's legitimate settings, each with one escape added, so the
+    socket proxy's refusal is the only thing between them and the engine."""
+    name = stack.env["MLTOY_WORK_POOL"]
+    original = stack.client.read_work_pool(name).base_job_template
+    stack.client.update_work_pool(
+        name, WorkPoolUpdate(base_job_template=DockerWorker.get_default_base_job_template())
+    )
+    fixed = original["job_configuration"]
+    legitimate = {
+        key: fixed[key] for key in ("networks", "volumes", "auto_remove", "image_pull_policy")
+    } | {
+        "container_create_kwargs": fixed["container_create_kwargs"],
+        "mem_limit": "1g",
+        "memswap_limit": "1g",
+    }
+    try:
+        yield legitimate
+    finally:
+        stack.client.update_work_pool(name, WorkPoolUpdate(base_job_template=original))
+
+
+def test_a_rewritten_pool_template_still_gets_no_container(stack: Stack, rewritten_pool):
+    """Each escape goes through the real worker to the socket proxy, which refuses it
+    naming the setting: the run ends Crashed and no container was created."""
+    escapes = _escapes(stack)
+    for case in ESCAPES:
+        job_variables, named = escapes[case]
+        variables = dict(rewritten_pool)
+        for key, value in job_variables.items():
+            if key == "container_create_kwargs":
+                value = {**variables[key], **value}
+            elif key == "volumes":
+                value = [*variables[key], *value]
+            variables[key] = value
+        run = stack.run_deployment("b", timeout=180, job_variables=variables)
+        message = run.state.message or ""
+        assert run.state.type.value == "CRASHED", (case, run.state)
+        assert "docker-proxy refused the container" in message, (case, message)
+        assert named in message, (case, message)
+        assert run.infrastructure_pid is None, case
+        created = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=prefect.io/flow-run-id={run.id}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert created == "", case
+    # The pool's own template is back: a normal run of the same deployment completes.
+
+
+def test_the_normal_runs_still_run_after_the_refusals(stack: Stack):
+    assert stack.run_deployment("b").state.is_completed()
+
+
+# ---- every service hardened (issue 12.3) ----
+
+READ_ONLY = {"prefect-server", "gateway", "worker", "docker-proxy", "postgres", "remote-init"}
+
+
+def _service_containers(stack: Stack) -> dict[str, dict]:
+    ids = stack.compose("ps", "-aq").stdout.split()
+    out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True)
+    return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in json.loads(out.stdout)}
+
+
+def test_every_service_runs_with_least_privilege_and_limits(stack: Stack):
+    containers = _service_containers(stack)
+    assert {"prefect-server", "gateway", "postgres", "s3", "worker", "docker-proxy"} <= set(
+        containers
+    )
+    for service, container in containers.items():
+        host = container["HostConfig"]
+        assert host["CapDrop"] == ["ALL"] and not host["CapAdd"], service
+        assert host["SecurityOpt"] == ["no-new-privileges:true"], service
+        assert not host["Privileged"], service
+        assert host["Memory"] > 0 and host["NanoCpus"] > 0 and host["PidsLimit"] > 0, service
+        log = host["LogConfig"]
+        assert log["Type"] == "json-file" and log["Config"]["max-size"] == "10m", service
+        if service in READ_ONLY or (service == "s3" and "standin" in stack.env["S3_IMAGE"]):
+            assert host["ReadonlyRootfs"] is True, service
+    # PostgreSQL is on the back-end network only, with the server.
+    assert set(containers["postgres"]["NetworkSettings"]["Networks"]) == {f"{PROJECT}_backend"}
+    assert f"{PROJECT}_backend" in containers["prefect-server"]["NetworkSettings"]["Networks"]
+
+
+def test_flow_containers_cannot_reach_the_database(stack: Stack):
+    script = """
+import json, socket
+try:
+    socket.create_connection(("postgres", 5432), timeout=5).close()
+    print(json.dumps("reached"))
+except OSError as error:
+    print(json.dumps(type(error).__name__))
+"""
+    assert stack.in_network(script) == "gaierror"
+
+
+def test_flow_containers_run_hardened(stack: Stack):
+    """A running flow container, as the pool's template and the proxy make it."""
+    run_id = stack.trigger("b")
+    container = poll(
+        lambda: stack.client.read_flow_run(run_id).infrastructure_pid, 120, "the flow container"
+    ).rsplit(":", 1)[-1]
+    inspected = subprocess.run(
+        ["docker", "inspect", container], capture_output=True, text=True, check=True
+    )
+    config = json.loads(inspected.stdout)[0]
+    host = config["HostConfig"]
+    assert config["Config"]["User"] == "1000:1000"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["Memory"] == host["MemorySwap"] == 1024**3
+    assert host["NanoCpus"] == 10**9 and host["PidsLimit"] == 512
+    assert host["LogConfig"]["Config"]["max-size"] == "10m"
+    assert host["Binds"] == [f"{stack.env['MLTOY_SETTINGS_VOLUME']}:/run/mltoy:ro"]
+    assert host["NetworkMode"] == stack.env["MLTOY_NETWORK"]
+    assert set(host["Tmpfs"]) == {"/var/tmp", "/home/mltoy"}
+    assert stack.wait_final(run_id).state.is_completed()
+    # Its scratch volume (the work dir) goes with it (the engine removes it after the
+    # container, which the worker sees exit first).
+    (scratch,) = [m["Name"] for m in config["Mounts"] if m["Destination"] == "/tmp"]
+
+    def removed() -> bool | None:
+        volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True)
+        return scratch not in volumes.stdout.split() or None
+
+    poll(removed, 60, f"the flow container's scratch volume {scratch} to be removed")

@@ -229,11 +229,11 @@ CASES = {
     ),
     "named volume mount": (
         "HostConfig.Mounts",
-        [{"Type": "volume", "Source": "mltoy-e2e_s3-data", "Target": "/app"}],
+        [{"Type": "volume", "Source": "mltoy-e2e_s3-data", "Target": "/tmp"}],
         "Source",
     ),
     "tmpfs on /etc": ("HostConfig.Tmpfs", {"/etc": "size=1m,nosuid,nodev"}, "Tmpfs./etc"),
-    "tmpfs with suid": ("HostConfig.Tmpfs", {"/tmp": "size=1m,nodev"}, "Tmpfs./tmp"),
+    "tmpfs with suid": ("HostConfig.Tmpfs", {"/var/tmp": "size=1m,nodev"}, "Tmpfs./var/tmp"),
     "syslog driver": (
         "HostConfig.LogConfig",
         {"Type": "syslog", "Config": {"syslog-address": "udp://x:514"}},

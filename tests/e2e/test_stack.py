@@ -34,6 +34,9 @@ def bucket_keys(stack: Stack, prefix: str) -> list[str]:
 def test_deployments_are_registered_with_their_schedules(stack: Stack):
     pool = stack.client.read_work_pool(stack.env["MLTOY_WORK_POOL"])
     assert pool.type == "docker"
+    fixed = pool.base_job_template["job_configuration"]
+    assert fixed["image_pull_policy"] == "Never"
+    assert fixed["networks"] == [stack.env["MLTOY_NETWORK"]]
     for option, minute in (("a", "0"), ("b", "30")):
         deployment = stack.client.read_deployment(stack.deployment_id(option))
         assert deployment.work_pool_name == pool.name
@@ -46,8 +49,8 @@ def test_deployments_are_registered_with_their_schedules(stack: Stack):
         assert schedule.active
         assert schedule.schedule.cron == f"{minute} * * * *"
         assert deployment.job_variables["image"] == stack.env["MLTOY_IMAGE"]
-        assert deployment.job_variables["image_pull_policy"] == "Never"
-        assert deployment.job_variables["networks"] == [stack.env["MLTOY_NETWORK"]]
+        # The rest is the pool's (deploy/work_pool.py), which deployments cannot change.
+        assert set(deployment.job_variables) <= {"image", "env", "mem_limit"}
         # No secret travels in the deployment: the flow containers read a volume.
         assert stack.env["S3_ROOT_PASSWORD"] not in json.dumps(deployment.job_variables)
 
