@@ -2,7 +2,7 @@
 
 A copy of the repository gets secrets where people leave them (a `.env`, a cloud key
 file, an SSH key, AWS credentials, a `.env.local`, in the directories the images copy)
-and one harmless control string in a file the bundle image must contain. Every image is
+and one harmless control string in a file the bundle image must contain (deploy/). Every image is
 built from that copy with the real Dockerfiles (the layer cache makes this cheap after
 scripts/e2e-prepare.sh), then every layer (`docker save`: files, including ones a later
 layer deletes) and the history and configuration are searched: the control string must
@@ -53,7 +53,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "flows/notes/token.txt": canary(),
         "docker/certs/proxy-ca.key": canary(),
         "data/raw/secrets.yaml": canary(),
-        "CONTROL": canary(),  # appended to mltoy/__init__.py: must be found
+        "CONTROL": canary(),  # appended to deploy/__init__.py: must be found
     }
 
 
@@ -79,7 +79,7 @@ def context(tmp_path_factory: pytest.TempPathFactory, planted: dict[str, str]) -
             shutil.copy2(source, root / relpath)
     for relpath, value in planted.items():
         if relpath == "CONTROL":
-            with open(root / "mltoy/__init__.py", "a") as init:
+            with open(root / "deploy/__init__.py", "a") as init:
                 init.write(f"# {value}\n")
             continue
         target = root / relpath
@@ -179,8 +179,11 @@ def test_the_build_context_holds_only_what_the_images_copy(context: Path, prepar
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
     files = {path.removeprefix("/context/") for path in listing}
-    assert {"requirements.lock", "mltoy/__init__.py", "docker/Dockerfile"} <= files
-    assert not any(path.startswith(("tests/", ".git/", "docs/", "bench/")) for path in files)
+    assert {"requirements.lock", "deploy/__init__.py", "docker/Dockerfile"} <= files
+    assert not any(
+        path.startswith(("tests/", ".git/", "docs/", "bench/", "mltoy/", "flows/"))
+        for path in files
+    )
     for planted_path in ("deploy/gcs-service-account.json", ".env", "mltoy/id_rsa"):
         assert planted_path not in files
 

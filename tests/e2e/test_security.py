@@ -156,8 +156,9 @@ def test_the_developer_key_is_neither_the_root_nor_the_flows_key(
         stack.env["S3_ROOT_PASSWORD"],
         flow_key_attempts["flow_secret"],
     )
-    deployment = stack.client.read_deployment(stack.deployment_id("a"))
-    assert not any("developer" in v for v in deployment.job_variables["volumes"])
+    pool = stack.client.read_work_pool(stack.env["MLTOY_WORK_POOL"])
+    volumes = pool.base_job_template["job_configuration"]["volumes"]
+    assert not any("developer" in v for v in volumes)  # flow containers get the pool's only
 
 
 @pytest.fixture
