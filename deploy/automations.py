@@ -54,57 +54,52 @@ LEFT_PENDING = (
 FLOW_RUNS = ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]})
 
 
-def zombie_automation(heartbeat_seconds: int = HEARTBEAT_SECONDS) -> Automation:
-    window = MISSED_HEARTBEATS * heartbeat_seconds
+def _crash_runs(
+    name: str, description: str, after: str, expect: set[str], seconds: int, message: str
+) -> Automation:
+    """A proactive automation: a flow run with an `after` event and none of `expect`
+    within `seconds` is marked Crashed (a final state: its concurrency slot is freed)."""
     return Automation(
-        name=ZOMBIE_NAME,
-        description=(
-            f"Marks a flow run Crashed after {MISSED_HEARTBEATS} missed heartbeats "
-            f"({window}s), freeing its concurrency slot."
-        ),
+        name=name,
+        description=description,
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in FINAL)},
+            after={after},
+            expect=expect,
             match=FLOW_RUNS,
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=timedelta(seconds=window),
+            within=timedelta(seconds=seconds),
         ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.CRASHED,
-                message=f"No heartbeat for {window}s: the flow-run container is gone "
-                "(marked by the zombie-run automation).",
-            )
-        ],
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=message)],
+    )
+
+
+def zombie_automation(heartbeat_seconds: int = HEARTBEAT_SECONDS) -> Automation:
+    window = MISSED_HEARTBEATS * heartbeat_seconds
+    return _crash_runs(
+        ZOMBIE_NAME,
+        f"Marks a flow run Crashed after {MISSED_HEARTBEATS} missed heartbeats "
+        f"({window}s), freeing its concurrency slot.",
+        after="prefect.flow-run.heartbeat",
+        expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in FINAL)},
+        seconds=window,
+        message=f"No heartbeat for {window}s: the flow-run container is gone "
+        "(marked by the zombie-run automation).",
     )
 
 
 def pending_automation(pending_seconds: int = PENDING_SECONDS) -> Automation:
-    return Automation(
-        name=PENDING_NAME,
-        description=(
-            f"Marks a flow run Crashed when it has not left Pending within "
-            f"{pending_seconds}s, freeing its concurrency slot."
-        ),
-        trigger=EventTrigger(
-            after={"prefect.flow-run.Pending"},
-            expect={f"prefect.flow-run.{state}" for state in LEFT_PENDING},
-            match=FLOW_RUNS,
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=timedelta(seconds=pending_seconds),
-        ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.CRASHED,
-                message=f"Pending for {pending_seconds}s: its container never started "
-                "the flow (the worker or the container failed while submitting it); "
-                "marked by the pending-run automation.",
-            )
-        ],
+    return _crash_runs(
+        PENDING_NAME,
+        f"Marks a flow run Crashed when it has not left Pending within "
+        f"{pending_seconds}s, freeing its concurrency slot.",
+        after="prefect.flow-run.Pending",
+        expect={f"prefect.flow-run.{state}" for state in LEFT_PENDING},
+        seconds=pending_seconds,
+        message=f"Pending for {pending_seconds}s: its container never started the flow "
+        "(the worker or the container failed while submitting it); marked by the "
+        "pending-run automation.",
     )
 
 

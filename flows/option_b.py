@@ -9,8 +9,8 @@ stage's outputs are restored from DVC's cache (or remote), where each run stores
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable, Mapping
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -169,7 +169,10 @@ def pipeline_b(
         pulled = pull_tracked_data(str(project), sources, use_remote)
         if pulled:
             get_run_logger().info("pulled DVC-tracked data: %s", ", ".join(pulled))
-        outcomes = _run_stages(stage_task, pipeline, project, use_remote, fail_once, refresh)
+        run_graph = partial(
+            _run_graph, stage_task, pipeline, project, use_remote, fail_once, refresh
+        )
+        outcomes = _run_stages(run_graph, pipeline)
         if use_remote:
             push_tracked_data(str(project), sources, use_remote)
         metrics = read_metrics(project)
@@ -189,12 +192,7 @@ def pipeline_b(
 
 
 def _run_stages(
-    stage_task: Any,
-    pipeline: Pipeline,
-    project: Path,
-    use_remote: bool,
-    fail_once: bool,
-    refresh: bool,
+    run_graph: Callable[[set[str]], dict[str, str]], pipeline: Pipeline
 ) -> dict[str, str]:
     """Run the graph; a cached result whose objects are gone is a cache miss.
 
@@ -208,9 +206,7 @@ def _run_stages(
     rebuild: set[str] = set()
     while True:
         try:
-            return _run_graph(
-                stage_task, pipeline, project, use_remote, fail_once, refresh, rebuild
-            )
+            return run_graph(rebuild)
         except MissingObjectError as missing:
             producer = pipeline.producer(missing.relpath)
             if producer is None or producer in rebuild:
