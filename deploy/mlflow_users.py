@@ -1,11 +1,13 @@
 """The flows' own MLflow login, handed to flow containers like the DVC remote's key.
 
 Runs once per `docker compose up` with the MLflow override (service `mlflow-users`), after
-the MLflow server is healthy, as MLflow's admin (MLFLOW_TRACKING_USERNAME/PASSWORD, read by
-MLflow's own client). It makes sure the user `mltoy-flows` exists, is not an admin, and has
-the password written in `mlflow/credentials` of the `remote-settings` volume, the file in
-MLflow's own format that flow containers read (read-only) as `~/.mlflow/credentials`. The
-password is generated the first time and kept afterwards; flows never get the admin's.
+the MLflow server is healthy, as MLflow's admin (MLFLOW_TRACKING_USERNAME/PASSWORD), through
+the basic-auth app's REST API (MLflow's AuthServiceClient needs the full server package,
+Flask included; the image has the client only). It makes sure the user `mltoy-flows`
+exists, is not an admin, and has the password written in `mlflow/credentials` of the
+`remote-settings` volume, the file in MLflow's own format that flow containers read
+(read-only) as `~/.mlflow/credentials`. The password is generated the first time and kept
+afterwards; flows never get the admin's.
 
 With MLflow's default permission READ, that user reads everything and manages what it
 creates: the experiments of both deployments and the registered model.
@@ -18,10 +20,15 @@ import os
 import secrets
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationError
+import httpx
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+USERS_API = "/api/2.0/mlflow/users"
 
 
 class UsersSettings(BaseSettings):
@@ -29,6 +36,7 @@ class UsersSettings(BaseSettings):
 
     mlflow_tracking_uri: str = Field(pattern=r"^https?://")
     mlflow_tracking_username: str = Field(min_length=1)  # the admin
+    mlflow_tracking_password: SecretStr
     mlflow_flows_user: str = Field("mltoy-flows", pattern=r"^[A-Za-z0-9._@\-]{3,64}$")
     settings_dir: Path = Path("/run/mltoy")
 
@@ -59,34 +67,73 @@ def write_credentials(path: Path, user: str, password: str) -> None:
     os.replace(tmp, path)
 
 
-def ensure_user(client, user: str, password: str) -> str:
-    """Create `user` with `password`, or set that password; never an admin. Says which."""
-    from mlflow.exceptions import RestException
+class UsersApiError(RuntimeError):
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(f"{status} {error_code}: {message}")
+        self.status, self.error_code = status, error_code
 
+
+@dataclass
+class User:
+    username: str
+    is_admin: bool
+
+
+class UsersApi:
+    """MLflow's user endpoints (basic-auth app), as its AuthServiceClient calls them."""
+
+    def __init__(self, base_url: str, admin: str, password: str, timeout: float = 30) -> None:
+        self.http = httpx.Client(base_url=base_url, auth=(admin, password), timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.http.request(method, f"{USERS_API}/{path}", **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"message": response.text.strip()[:200]}
+            code = body.get("error_code", "HTTP_ERROR")
+            raise UsersApiError(response.status_code, code, body.get("message", ""))
+        return response.json() if response.content else {}
+
+    def get_user(self, username: str) -> User:
+        user = self._call("GET", "get", params={"username": username})["user"]
+        return User(user["username"], bool(user.get("is_admin")))
+
+    def create_user(self, username: str, password: str) -> None:
+        self._call("POST", "create", json={"username": username, "password": password})
+
+    def update_user_password(self, username: str, password: str) -> None:
+        self._call("PATCH", "update-password", json={"username": username, "password": password})
+
+    def update_user_admin(self, username: str, is_admin: bool) -> None:
+        self._call("PATCH", "update-admin", json={"username": username, "is_admin": is_admin})
+
+
+def ensure_user(api: UsersApi, user: str, password: str) -> str:
+    """Create `user` with `password`, or set that password; never an admin. Says which."""
     try:
-        existing = client.get_user(user)
-    except RestException as exc:
+        existing = api.get_user(user)
+    except UsersApiError as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-        client.create_user(user, password)
+        api.create_user(user, password)
         return "created"
-    client.update_user_password(user, password)
+    api.update_user_password(user, password)
     if existing.is_admin:
-        client.update_user_admin(user, False)
+        api.update_user_admin(user, False)
     return "kept"
 
 
-def wait_for_admin(client, admin: str, timeout: float = 60) -> None:
+def wait_for_admin(api: UsersApi, admin: str, timeout: float = 60) -> None:
     """The admin's login works (the server may still be starting its workers)."""
-    from mlflow.exceptions import MlflowException
-
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client.get_user(admin)
+            api.get_user(admin)
             return
-        except MlflowException as exc:
-            if "error code 401" in str(exc):
+        except UsersApiError as exc:
+            if exc.status == 401:
                 raise RuntimeError(
                     f"MLflow refuses the admin login '{admin}': MLFLOW_ADMIN_PASSWORD must be the "
                     "password the admin was created with on the first start (MLflow ignores "
@@ -94,7 +141,10 @@ def wait_for_admin(client, admin: str, timeout: float = 60) -> None:
                 ) from None
             if time.monotonic() > deadline:
                 raise
-            time.sleep(2)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(2)
 
 
 def main() -> int:
@@ -105,15 +155,17 @@ def main() -> int:
             where = ".".join(str(part) for part in error["loc"]).upper() or "settings"
             print(f"mlflow-users: error: {where}: {error['msg']}", file=sys.stderr)
         return 2
-    from mlflow.server.auth.client import AuthServiceClient
-
-    client = AuthServiceClient(settings.mlflow_tracking_uri)
+    api = UsersApi(
+        settings.mlflow_tracking_uri,
+        settings.mlflow_tracking_username,
+        settings.mlflow_tracking_password.get_secret_value(),
+    )
     user = settings.mlflow_flows_user
     current = read_credentials(settings.credentials_file)
     password = current[1] if current and current[0] == user else secrets.token_urlsafe(24)
     try:
-        wait_for_admin(client, settings.mlflow_tracking_username)
-        outcome = ensure_user(client, user, password)
+        wait_for_admin(api, settings.mlflow_tracking_username)
+        outcome = ensure_user(api, user, password)
     except Exception as exc:
         print(f"mlflow-users: error: {exc}", file=sys.stderr)
         return 1

@@ -37,7 +37,9 @@ def fail(message: str) -> None:
 def database_uri(password: str, database: str) -> str:
     user = os.environ.get("MLFLOW_DB_USER", "mlflow")
     host = os.environ.get("MLFLOW_DB_HOST", "postgres:5432")
-    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}/{database}"
+    # The driver named: SQLAlchemy 2.1 defaults to psycopg 3; the image has psycopg2.
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"postgresql+psycopg2://{credentials}@{host}/{database}"
 
 
 def auth_config(uri: str) -> str:
