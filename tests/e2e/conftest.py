@@ -27,8 +27,16 @@ LOG_DIR = REPO_ROOT / ".e2e-logs"
 
 
 # The suite shares one stack: the user-facing behaviour first (it expects a fresh
-# remote), then security checks, then the faults that stop and kill parts of it.
-ORDER = ("test_required_settings", "test_stack", "test_gitops", "test_security", "test_faults")
+# remote), then MLflow's registry (it expects only test_stack's default-params runs before
+# it), then security checks, then the faults that stop and kill parts of it.
+ORDER = (
+    "test_required_settings",
+    "test_stack",
+    "test_mlflow",
+    "test_gitops",
+    "test_security",
+    "test_faults",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -44,3 +44,38 @@ def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, m
         check=True,
     ).stdout
     assert containers == ""
+
+
+MLFLOW_REQUIRED = {"MLFLOW_DB_PASSWORD": "a" * 16, "MLFLOW_ADMIN_PASSWORD": "b" * 16}
+
+
+@pytest.mark.parametrize("missing", sorted(MLFLOW_REQUIRED))
+def test_the_mlflow_setting_fails_fast_naming_its_missing_variable(prepared, tmp_path, missing):
+    """compose.mlflow.yaml's own required values: no default password for MLflow either."""
+    values = {**REQUIRED, **MLFLOW_REQUIRED}
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items() if k != missing))
+    clean_env = {k: v for k, v in os.environ.items() if k not in values}
+    result = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--env-file",
+            str(env_file),
+            "-f",
+            "compose.yaml",
+            "-f",
+            "compose.mlflow.yaml",
+            "-p",
+            f"{PROJECT}-envcheck",
+            "config",
+            "--quiet",
+        ],
+        cwd=REPO_ROOT,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"{missing} is required with compose.mlflow.yaml" in result.stderr
