@@ -18,8 +18,10 @@ import asyncio
 import sys
 import time
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from deploy.settings import load_settings
 
 _NAME = r"^[a-z_][a-z0-9_]{0,62}$"  # unquoted PostgreSQL identifiers: no quoting games
 
@@ -95,12 +97,8 @@ async def provision(settings: DatabaseSettings, timeout: float = 60) -> list[str
 
 
 def main() -> int:
-    try:
-        settings = DatabaseSettings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-            print(f"mlflow-init: error: {where}: {error['msg']}", file=sys.stderr)
+    settings = load_settings(DatabaseSettings, "mlflow-init")
+    if settings is None:
         return 2
     try:
         done = asyncio.run(provision(settings))

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from deploy.settings import load_settings
 
 USERS_API = "/api/2.0/mlflow/users"
 
@@ -148,12 +150,8 @@ def wait_for_admin(api: UsersApi, admin: str, timeout: float = 60) -> None:
 
 
 def main() -> int:
-    try:
-        settings = UsersSettings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-            print(f"mlflow-users: error: {where}: {error['msg']}", file=sys.stderr)
+    settings = load_settings(UsersSettings, "mlflow-users")
+    if settings is None:
         return 2
     api = UsersApi(
         settings.mlflow_tracking_uri,

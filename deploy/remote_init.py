@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.flow_identity import (
@@ -43,6 +43,7 @@ from deploy.flow_identity import (
     read_key,
     wait_until_usable,
 )
+from deploy.settings import load_settings
 
 
 class RemoteSettings(BaseSettings):
@@ -341,12 +342,8 @@ def write_developer_settings(settings: RemoteSettings, key: FlowKey) -> Path:
 
 
 def main() -> int:
-    try:
-        settings = RemoteSettings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-            print(f"remote-init: error: {where}: {error['msg']}", file=sys.stderr)
+    settings = load_settings(RemoteSettings, "remote-init")
+    if settings is None:
         return 2
     key = None
     if settings.scheme == "s3":

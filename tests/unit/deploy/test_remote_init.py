@@ -38,6 +38,10 @@ def s3_env(monkeypatch, tmp_path, store: Store) -> dict[str, str]:
         "FLOW_ACCESS_KEY_ID": "",
         "FLOW_SECRET_ACCESS_KEY": "",
     }
+    return set_env(monkeypatch, env)
+
+
+def set_env(monkeypatch, env: dict[str, str]) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -356,9 +360,7 @@ def mlflow_env(s3_env, monkeypatch, tmp_path) -> dict[str, str]:
         "MLFLOW_S3_ACCESS_KEY_ID": "",
         "MLFLOW_S3_SECRET_ACCESS_KEY": "",
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return {**s3_env, **env}
+    return {**s3_env, **set_env(monkeypatch, env)}
 
 
 def test_mlflow_server_gets_its_own_bucket_and_a_key_limited_to_it(mlflow_env, store: Store):
