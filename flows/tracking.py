@@ -35,6 +35,9 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# No git in the image: MLflow's own Git tags would log a warning per run (the commit tag is
+# filled by source_commit below).
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 import mlflow  # noqa: E402
 import mlflow.sklearn  # noqa: E402
@@ -69,8 +72,8 @@ class TrackingSettings:
 
     tracking_uri: str
     ui_url: str  # where a browser opens the MLflow UI (default: the tracking URI)
+    metric: str = "accuracy"  # MLTOY_PROMOTION_METRIC: higher is better
     model_name: str = "iris-classifier"
-    metric: str = "accuracy"
 
     @classmethod
     def from_env(cls) -> TrackingSettings:
@@ -78,7 +81,6 @@ class TrackingSettings:
         return cls(
             tracking_uri=uri,
             ui_url=(os.environ.get("MLTOY_MLFLOW_UI_URL") or uri).rstrip("/"),
-            model_name=os.environ.get("MLTOY_REGISTERED_MODEL") or cls.model_name,
             metric=os.environ.get("MLTOY_PROMOTION_METRIC") or cls.metric,
         )
 
