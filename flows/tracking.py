@@ -35,6 +35,11 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Artifacts go through the server's proxy, both ways. MLflow >= 3.x clients otherwise ask
+# the server (/server-info) and, for an S3 destination, move bytes straight to and from the
+# bucket with presigned URLs: the store is not something clients reach (docs/mlflow.md).
+os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
+os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
 # No git in the image: MLflow's own Git tags would log a warning per run (the commit tag is
 # filled by source_commit below).
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")

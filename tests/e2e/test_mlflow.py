@@ -52,10 +52,18 @@ def admin(stack: Stack, mlflow_url: str) -> Iterator[Any]:
     """MLflow's client as the admin, from this (host) process: no S3 key anywhere in it."""
     from mlflow import MlflowClient
 
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    login = {
+        "MLFLOW_TRACKING_URI": mlflow_url,  # also the registry's (models:/ URIs)
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": stack.env["MLFLOW_ADMIN_PASSWORD"],
+        # What docs/mlflow.md tells a client outside the stack: artifacts through the
+        # proxy (the object store is not published; presigned URLs name it).
+        "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+        "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
+    }
+    saved = {k: os.environ.get(k) for k in login}
     aws = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
-    os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
-    os.environ["MLFLOW_TRACKING_PASSWORD"] = stack.env["MLFLOW_ADMIN_PASSWORD"]
+    os.environ.update(login)
     try:
         yield MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
     finally:
@@ -151,7 +159,7 @@ def test_each_option_logs_params_metrics_model_and_links_both_ways(
     assert not any(key.startswith("AWS_") for key in os.environ)
     assert experiment.artifact_location.startswith("mlflow-artifacts:")
     local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{MODEL}/1", dst_path=str(tmp_path), tracking_uri=mlflow_url
+        artifact_uri=f"models:/{MODEL}/1", dst_path=str(tmp_path)
     )
     files = {path.name for path in Path(local).iterdir()}
     assert {"MLmodel", "model.skops", "input_example.json"} <= files, files
@@ -198,7 +206,7 @@ def test_a_rerun_with_nothing_changed_adds_no_version(stack, admin):
     assert versions(admin) == before and str(champion(admin).version) == current
 
 
-def test_the_champion_loads_by_alias_and_scores_the_logged_accuracy(stack, admin, mlflow_url):
+def test_the_champion_loads_by_alias_and_scores_the_logged_accuracy(stack, admin):
     import mlflow.pyfunc
     from sklearn.metrics import accuracy_score
 
