@@ -12,17 +12,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from tests.e2e.test_required_settings import MLFLOW_REQUIRED, REQUIRED
 from tests.support import REPO_ROOT
 
-ENV = {
-    "S3_ROOT_USER": "user",
-    "S3_ROOT_PASSWORD": "password",
-    "POSTGRES_PASSWORD": "password",
-    "PREFECT_AUTH_STRING": "u:p",
-    "DOCKER_GID": "0",
-    "MLFLOW_DB_PASSWORD": "mlflow-db-password",
-    "MLFLOW_ADMIN_PASSWORD": "mlflow-admin-password",
-}
+ENV = {**REQUIRED, **MLFLOW_REQUIRED}
 MLFLOW_SERVICES = {"mlflow", "mlflow-init", "mlflow-users"}
 # What the override adds to services of the default stack.
 ADDED_ENV = {
