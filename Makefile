@@ -95,6 +95,8 @@ endif
 	@echo "Prefect UI: http://$$($(COMPOSE) port gateway 4200)  (user:password = PREFECT_AUTH_STRING in .env)"
 	@echo "Git:        http://$$($(COMPOSE) port git 8080)/mltoy.git  (make git-remote adds it as 'stack')"
 	@echo "S3 (DVC):   http://$$($(COMPOSE) port s3 9000)  (make remote-config writes .dvc/config.local)"
+	@if $(COMPOSE) config --services | grep -qx mlflow; then \
+		echo "MLflow UI:  http://$$($(COMPOSE) port mlflow 5000)  (user admin, MLFLOW_ADMIN_PASSWORD in .env)"; fi
 
 .PHONY: git-remote
 git-remote: env-check ## Add the stack's Git server as remote 'stack' (credentials read from .env)
@@ -144,10 +146,12 @@ format: setup ## Format the code (ruff)
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: lock
-lock: setup ## Re-resolve requirements*.lock from pyproject.toml
+lock: setup ## Re-resolve requirements*.lock from pyproject.toml, and the MLflow server's lock
 	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		-c requirements.lock -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile docker/mlflow/requirements.in --universal --python-version 3.11 \
+		-o docker/mlflow/requirements.lock
 
 .PHONY: clean
 clean: ## Remove pipeline outputs and caches (not the venv, not the DVC remote)

@@ -11,6 +11,12 @@ set -euo pipefail
 : "${MLTOY_GIT_URL:?MLTOY_GIT_URL is the Git repository of the stack (flows clone it)}"
 # Option B's task results (its stage cache) live beside the DVC remote by default.
 export MLTOY_RESULTS_URL="${MLTOY_RESULTS_URL:-${DVC_REMOTE_URL%/*}/prefect-results}"
+: "${PREFECT_UI_URL:?PREFECT_UI_URL is where a browser opens the Prefect UI}"
+# MLflow tracking, set by compose.mlflow.yaml; empty (off) without it. prefect.yaml reads
+# them all: an unset one would reach flow containers as its literal placeholder.
+export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-}"
+export MLTOY_MLFLOW_UI_URL="${MLTOY_MLFLOW_UI_URL:-}"
+export MLTOY_PROMOTION_METRIC="${MLTOY_PROMOTION_METRIC:-}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 # Which deployment a push to main runs: a | b | both | none.

@@ -15,6 +15,11 @@ So credentials never travel in a deployment's job variables, a clone URL or a co
 env. A second bucket-scoped key, the developer's, goes to the `developer-settings`
 volume, which no flow mounts: `make remote-config` copies it into the host checkout's
 `.dvc/config.local` (deploy/host_remote.py).
+
+With the MLflow tracking server (compose.mlflow.yaml, MLFLOW_ARTIFACTS_URL set) it does the
+same for the server's artifact proxy: the artifact bucket, a key limited to it (user
+`mltoy-mlflow`), written as `aws/config` and `aws/credentials` into the server's own
+settings volume (/run/mlflow-server), which flow containers never mount.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.flow_identity import (
@@ -38,6 +43,7 @@ from deploy.flow_identity import (
     read_key,
     wait_until_usable,
 )
+from deploy.settings import load_settings
 
 
 class RemoteSettings(BaseSettings):
@@ -68,6 +74,14 @@ class RemoteSettings(BaseSettings):
     git_flow_password: SecretStr | None = None
     # GCS: a service-account key file mounted into this container.
     gcs_credentials_file: Path | None = None
+    # The MLflow server's artifact store (compose.mlflow.yaml): its own bucket in the S3 store.
+    mlflow_artifacts_url: str | None = Field(
+        None, pattern=r"^s3://[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9](/.*)?$"
+    )
+    mlflow_s3_user: str = Field("mltoy-mlflow", pattern=r"^[A-Za-z0-9+=,.@_\-]{3,64}$")
+    mlflow_settings_dir: Path = Path("/run/mlflow-server")
+    mlflow_s3_access_key_id: SecretStr | None = None
+    mlflow_s3_secret_access_key: SecretStr | None = None
 
     @property
     def scheme(self) -> Literal["s3", "gs"]:
@@ -76,6 +90,10 @@ class RemoteSettings(BaseSettings):
     @property
     def bucket(self) -> str:
         return urlparse(self.dvc_remote_url).netloc
+
+    @property
+    def mlflow_bucket(self) -> str | None:
+        return urlparse(self.mlflow_artifacts_url).netloc if self.mlflow_artifacts_url else None
 
     @property
     def admin_endpoint_url(self) -> str | None:
@@ -123,6 +141,31 @@ class RemoteSettings(BaseSettings):
             raise ValueError("FLOW_USER and DEV_USER must differ: flows never get that key")
         return self
 
+    @model_validator(mode="after")
+    def _mlflow_artifacts(self) -> RemoteSettings:
+        if not self.mlflow_artifacts_url:
+            return self
+        if not (self.s3_root_user and self.s3_root_password):
+            raise ValueError("S3_ROOT_USER and S3_ROOT_PASSWORD are required for MLflow's bucket")
+        key_id = _value(self.mlflow_s3_access_key_id)
+        secret = _value(self.mlflow_s3_secret_access_key)
+        if self.s3_admin_api != "none":
+            if key_id or secret:
+                raise ValueError(
+                    "MLFLOW_S3_ACCESS_KEY_ID/MLFLOW_S3_SECRET_ACCESS_KEY are only used with "
+                    f"S3_ADMIN_API=none (S3_ADMIN_API={self.s3_admin_api} creates that key)"
+                )
+        elif not (key_id and secret):
+            raise ValueError(
+                "S3_ADMIN_API=none needs MLFLOW_S3_ACCESS_KEY_ID and MLFLOW_S3_SECRET_ACCESS_KEY: "
+                "a key limited to MLflow's bucket (never the root key)"
+            )
+        elif key_id == _value(self.s3_root_user):
+            raise ValueError("MLFLOW_S3_ACCESS_KEY_ID is the root key: give a bucket-scoped key")
+        if self.mlflow_s3_user in (self.flow_user, self.dev_user):
+            raise ValueError("MLFLOW_S3_USER must differ from FLOW_USER and DEV_USER")
+        return self
+
     def root_key(self) -> FlowKey:
         if not (self.s3_root_user and self.s3_root_password):
             raise ValueError("S3_ROOT_USER and S3_ROOT_PASSWORD are required for an s3:// remote")
@@ -147,18 +190,19 @@ def s3_client(settings: RemoteSettings, key: FlowKey) -> Any:
     )
 
 
-def ensure_bucket(settings: RemoteSettings) -> bool:
-    """Create the S3 bucket if missing; return whether it was created."""
+def ensure_bucket(settings: RemoteSettings, bucket: str | None = None) -> bool:
+    """Create the S3 bucket (default: the DVC remote's) if missing; return whether it was."""
     from botocore.exceptions import ClientError
 
+    bucket = bucket or settings.bucket
     client = s3_client(settings, settings.root_key())
     try:
-        client.head_bucket(Bucket=settings.bucket)
+        client.head_bucket(Bucket=bucket)
         return False
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
             raise
-    client.create_bucket(Bucket=settings.bucket)
+    client.create_bucket(Bucket=bucket)
     return True
 
 
@@ -185,8 +229,25 @@ def developer_key(settings: RemoteSettings) -> FlowKey | None:
     return _bucket_key(settings, settings.dev_user, settings.developer_dir / "aws/credentials")
 
 
-def _bucket_key(settings: RemoteSettings, user: str, credentials_file: Path) -> FlowKey:
-    """Make (or keep, when `credentials_file` holds one the store still knows) `user`'s key."""
+def mlflow_server_key(settings: RemoteSettings) -> FlowKey:
+    """The key of MLflow's artifact proxy, limited to MLflow's bucket: the user's
+    (S3_ADMIN_API=none), else made (or kept) for MLFLOW_S3_USER."""
+    assert settings.mlflow_bucket
+    if settings.s3_admin_api == "none":
+        assert settings.mlflow_s3_access_key_id and settings.mlflow_s3_secret_access_key
+        return FlowKey(
+            settings.mlflow_s3_access_key_id.get_secret_value(),
+            settings.mlflow_s3_secret_access_key.get_secret_value(),
+        )
+    credentials = settings.mlflow_settings_dir / "aws/credentials"
+    return _bucket_key(settings, settings.mlflow_s3_user, credentials, settings.mlflow_bucket)
+
+
+def _bucket_key(
+    settings: RemoteSettings, user: str, credentials_file: Path, bucket: str | None = None
+) -> FlowKey:
+    """Make (or keep, when `credentials_file` holds one the store still knows) `user`'s key,
+    limited to `bucket` (default: the DVC remote's)."""
     root = settings.root_key()
     current = read_key(credentials_file)
     if current is not None and current.access_key_id == root.access_key_id:
@@ -198,7 +259,7 @@ def _bucket_key(settings: RemoteSettings, user: str, credentials_file: Path) -> 
         provisioner = MinioProvisioner(
             minio_admin(settings.admin_endpoint_url, settings.s3_region, root)
         )
-    return provisioner.ensure(user, settings.bucket, current)
+    return provisioner.ensure(user, bucket or settings.bucket, current)
 
 
 def _write(path: Path, text: str, secret: bool = False) -> None:
@@ -207,6 +268,25 @@ def _write(path: Path, text: str, secret: bool = False) -> None:
     tmp.write_text(text)
     tmp.chmod(0o600 if secret else 0o644)
     os.replace(tmp, path)
+
+
+def write_aws_files(settings: RemoteSettings, root: Path, key: FlowKey) -> list[Path]:
+    """botocore's config and credentials files under `root`/aws (`key`: a scoped key)."""
+    if key.access_key_id == settings.root_key().access_key_id:
+        raise ValueError("refusing to write the store's root key: never the root key")
+    aws_config = f"[default]\nregion = {settings.s3_region}\n"
+    if settings.s3_endpoint_url:
+        aws_config += f"endpoint_url = {settings.s3_endpoint_url}\n"
+    _write(root / "aws/config", aws_config)
+    _write(
+        root / "aws/credentials",
+        (
+            f"[default]\naws_access_key_id = {key.access_key_id}\n"
+            f"aws_secret_access_key = {key.secret_access_key}\n"
+        ),
+        secret=True,
+    )
+    return [root / "aws/config", root / "aws/credentials"]
 
 
 def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list[Path]:
@@ -220,21 +300,7 @@ def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list
         # Raised, not asserted: this guard must hold under `python -O` too.
         if key is None:
             raise ValueError("an s3:// remote needs the flows' key")
-        if key.access_key_id == settings.root_key().access_key_id:
-            raise ValueError("refusing to write the store's root key for flows: never the root key")
-        aws_config = f"[default]\nregion = {settings.s3_region}\n"
-        if settings.s3_endpoint_url:
-            aws_config += f"endpoint_url = {settings.s3_endpoint_url}\n"
-        _write(root / "aws/config", aws_config)
-        _write(
-            root / "aws/credentials",
-            (
-                f"[default]\naws_access_key_id = {key.access_key_id}\n"
-                f"aws_secret_access_key = {key.secret_access_key}\n"
-            ),
-            secret=True,
-        )
-        written += [root / "aws/config", root / "aws/credentials"]
+        written += write_aws_files(settings, root, key)
     else:
         if not settings.gcs_credentials_file:
             raise ValueError("GCS_CREDENTIALS_FILE is required for a gs:// remote")
@@ -284,12 +350,8 @@ def write_developer_settings(settings: RemoteSettings, key: FlowKey) -> Path:
 
 
 def main() -> int:
-    try:
-        settings = RemoteSettings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-            print(f"remote-init: error: {where}: {error['msg']}", file=sys.stderr)
+    settings = load_settings(RemoteSettings, "remote-init")
+    if settings is None:
         return 2
     key = None
     if settings.scheme == "s3":
@@ -315,7 +377,22 @@ def main() -> int:
     for path in write_settings(settings, key):
         print(f"remote-init: wrote {path}")
     print(f"remote-init: DVC remote 'storage' = {settings.dvc_remote_url}")
+    if settings.mlflow_artifacts_url:
+        prepare_mlflow_artifacts(settings)
     return 0
+
+
+def prepare_mlflow_artifacts(settings: RemoteSettings) -> None:
+    """MLflow's bucket and its server's scoped key, in the server's settings volume."""
+    bucket = settings.mlflow_bucket
+    assert bucket
+    created = ensure_bucket(settings, bucket)
+    print(f"remote-init: MLflow bucket {bucket} {'created' if created else 'exists'}")
+    key = mlflow_server_key(settings)
+    wait_until_usable(s3_client(settings, key), bucket)
+    for path in write_aws_files(settings, settings.mlflow_settings_dir, key):
+        print(f"remote-init: wrote {path}")
+    print(f"remote-init: MLflow's artifact proxy stores in {settings.mlflow_artifacts_url}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from flows.dvc_output import SKIPPED, describe_remote, remote_unreachable, stage
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
+from flows.tracking_hook import track, track_failure
 
 
 class DvcCommandError(RuntimeError):
@@ -152,6 +153,7 @@ def dvc_push(project_dir: str) -> None:
     name="option-a-dvc-repro",
     description='Option A, "Prefect operates DVC pipeline": `dvc repro` in one task.',
     log_prints=True,
+    on_failure=[track_failure],
 )
 def pipeline_a(
     project_dir: str | None = None,
@@ -183,4 +185,8 @@ def pipeline_a(
             metrics_summary(metrics)
         publish_metrics(metrics, option="option A, dvc repro")
         gitops.finish(project, source, "option A, dvc repro", outcomes, metrics, publish_results)
-    return {"stages": outcomes, "metrics": metrics}
+        result: dict[str, Any] = {"stages": outcomes, "metrics": metrics}
+        tracking = track(project, "option A, dvc repro", outcomes, metrics, source, publish_results)
+        if tracking is not None:
+            result["tracking"] = tracking
+    return result

@@ -29,6 +29,7 @@ from flows.fingerprint import hash_paths, param_values, stage_key
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.stage_exec import StageCommandError, outputs_set_aside, run_command
+from flows.tracking_hook import track, track_failure
 
 
 def result_storage(url: str) -> WritableFileSystem:
@@ -133,6 +134,7 @@ def push_tracked_data(project_dir: str, sources: dict[str, str], use_remote: boo
     name="option-b-stage-dag",
     description='Option B, "Prefect owned stage DAG": one task per dvc.yaml stage.',
     log_prints=True,
+    on_failure=[track_failure],
 )
 def pipeline_b(
     project_dir: str | None = None,
@@ -188,7 +190,13 @@ def pipeline_b(
             publish_results,
             lock_written=False,
         )
-    return {"stages": outcomes, "metrics": metrics}
+        result: dict[str, Any] = {"stages": outcomes, "metrics": metrics}
+        tracking = track(
+            project, "option B, Prefect stage DAG", outcomes, metrics, source, publish_results
+        )
+        if tracking is not None:
+            result["tracking"] = tracking
+    return result
 
 
 def _run_stages(

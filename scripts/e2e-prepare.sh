@@ -6,7 +6,8 @@
 #  - the Docker socket proxy (docker/socket-proxy) and the Git server (docker/git-server),
 #    always built here;
 #  - MinIO if it can be pulled, else the locally built S3 stand-in (compose.standin.yaml);
-#  - PostgreSQL likewise: the official image, else the local stand-in (docker/postgres-standin).
+#  - PostgreSQL likewise: the official image, else the local stand-in (docker/postgres-standin);
+#  - the MLflow tracking server (docker/mlflow): the suite's stack runs with compose.mlflow.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-postgres:15.18-bookworm}
 POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-mltoy/postgres-standin:$TAG}
 PROXY_IMAGE=${PROXY_IMAGE:-mltoy/socket-proxy:$TAG}
 GIT_IMAGE=${GIT_IMAGE:-mltoy/git-server:$TAG}
+MLFLOW_IMAGE=${MLFLOW_IMAGE:-mltoy/mlflow:$TAG}
 
 log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
 available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
@@ -45,6 +47,9 @@ docker build -q -f docker/socket-proxy/Dockerfile --build-arg BASE_IMAGE="$base"
 log "building the Git server $GIT_IMAGE on $base"
 docker build -q -f docker/git-server/Dockerfile --build-arg BASE_IMAGE="$base" \
   -t "$GIT_IMAGE" . >&2
+log "building the MLflow server $MLFLOW_IMAGE on $base"
+docker build -q -f docker/mlflow/Dockerfile --build-arg BASE_IMAGE="$base" \
+  -t "$MLFLOW_IMAGE" . >&2
 
 # The official image if it can be pulled, else the stand-in built here (same contract:
 # compose.yaml needs only the image name). Prints the image to use.
@@ -60,10 +65,12 @@ official_or_standin() {  # OFFICIAL STANDIN DOCKERFILE WHAT
 
 S3_IMAGE=$(official_or_standin "$MINIO_IMAGE" "$STANDIN_IMAGE" docker/s3-standin/Dockerfile S3)
 echo "S3_IMAGE=$S3_IMAGE"
+# The suite's one stack has MLflow on (its tests need it; tests/e2e/test_mlflow_setting.py
+# shows the default stack without it is unchanged).
 if [ "$S3_IMAGE" = "$MINIO_IMAGE" ]; then
-  echo "COMPOSE_FILES=compose.yaml"
+  echo "COMPOSE_FILES=compose.yaml:compose.mlflow.yaml"
 else
-  echo "COMPOSE_FILES=compose.yaml:compose.standin.yaml"
+  echo "COMPOSE_FILES=compose.yaml:compose.standin.yaml:compose.mlflow.yaml"
 fi
 POSTGRES_IMAGE=$(official_or_standin "$OFFICIAL_POSTGRES" "$POSTGRES_STANDIN_IMAGE" \
   docker/postgres-standin/Dockerfile PostgreSQL)
@@ -72,3 +79,4 @@ echo "BASE_IMAGE=$base"
 echo "MLTOY_IMAGE=$MLTOY_IMAGE"
 echo "PROXY_IMAGE=$PROXY_IMAGE"
 echo "GIT_IMAGE=$GIT_IMAGE"
+echo "MLFLOW_IMAGE=$MLFLOW_IMAGE"

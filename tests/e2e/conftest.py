@@ -27,13 +27,15 @@ LOG_DIR = REPO_ROOT / ".e2e-logs"
 
 
 # The suite shares one stack: the user-facing behaviour first (it expects a fresh
-# remote), then security checks, then the faults that stop and kill parts of it.
+# remote), then MLflow's registry (it expects only test_stack's default-params runs before
+# it), then security checks, then the faults that stop and kill parts of it.
 # (test_socket_proxy and test_image_secrets need no stack: their own containers.)
 ORDER = (
     "test_required_settings",
     "test_socket_proxy",
     "test_image_secrets",
     "test_stack",
+    "test_mlflow",
     "test_gitops",
     "test_security",
     "test_web",

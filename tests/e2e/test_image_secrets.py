@@ -31,6 +31,7 @@ IMAGES = {  # image: its Dockerfile
     "s3-standin": "docker/s3-standin/Dockerfile",
     "postgres-standin": "docker/postgres-standin/Dockerfile",
     "git-server": "docker/git-server/Dockerfile",
+    "mlflow": "docker/mlflow/Dockerfile",
 }
 
 

@@ -22,19 +22,25 @@ REQUIRED = {
 }
 
 
-@pytest.mark.parametrize("missing", sorted(REQUIRED))
-def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, missing):
+def compose_without(tmp_path, values: dict[str, str], missing: str, *args: str):
+    """`docker compose ARGS` with an env file of `values` but `missing`, and none of them
+    in the process environment."""
     env_file = tmp_path / ".env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in REQUIRED.items() if k != missing))
-    clean_env = {k: v for k, v in os.environ.items() if k not in REQUIRED}
-    result = subprocess.run(
-        ["docker", "compose", "--env-file", str(env_file), "-p", f"{PROJECT}-envcheck", "up", "-d"],
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items() if k != missing))
+    clean_env = {k: v for k, v in os.environ.items() if k not in values}
+    return subprocess.run(
+        ["docker", "compose", "--env-file", str(env_file), "-p", f"{PROJECT}-envcheck", *args],
         cwd=REPO_ROOT,
         env=clean_env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, missing):
+    result = compose_without(tmp_path, REQUIRED, missing, "up", "-d")
     assert result.returncode != 0
     assert f"{missing} is required" in result.stderr
     containers = subprocess.run(
@@ -44,3 +50,17 @@ def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, m
         check=True,
     ).stdout
     assert containers == ""
+
+
+MLFLOW_REQUIRED = {"MLFLOW_DB_PASSWORD": "a" * 16, "MLFLOW_ADMIN_PASSWORD": "b" * 16}
+
+
+@pytest.mark.parametrize("missing", sorted(MLFLOW_REQUIRED))
+def test_the_mlflow_setting_fails_fast_naming_its_missing_variable(prepared, tmp_path, missing):
+    """compose.mlflow.yaml's own required values: no default password for MLflow either."""
+    files = ("-f", "compose.yaml", "-f", "compose.mlflow.yaml")
+    result = compose_without(
+        tmp_path, {**REQUIRED, **MLFLOW_REQUIRED}, missing, *files, "config", "--quiet"
+    )
+    assert result.returncode != 0
+    assert f"{missing} is required with compose.mlflow.yaml" in result.stderr

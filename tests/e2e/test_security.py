@@ -79,6 +79,10 @@ def test_api_refuses_unauthenticated_requests(stack: Stack):
         assert http.get("/health").status_code == 200
 
 
+def mlflow_on(stack: Stack) -> bool:
+    return "compose.mlflow.yaml" in stack.env["COMPOSE_FILE"]
+
+
 def test_only_the_ui_git_and_s3_ports_are_published_on_loopback(stack: Stack):
     published = []
     for line in stack.compose("ps", "--format", "json").stdout.splitlines():
@@ -86,15 +90,19 @@ def test_only_the_ui_git_and_s3_ports_are_published_on_loopback(stack: Stack):
         for port in service.get("Publishers") or []:
             if port.get("PublishedPort"):
                 published.append((service["Service"], port["URL"], port["TargetPort"]))
-    assert sorted(published) == [
+    expected = [
         ("gateway", "127.0.0.1", 4200),  # the UI/API, behind the failed-login limit
         ("git", "127.0.0.1", 8080),  # pushes need the developer's credentials
         ("s3", "127.0.0.1", 9000),  # the developer key: the DVC bucket only
     ]
+    if mlflow_on(stack):
+        expected.append(("mlflow", "127.0.0.1", 5000))  # its UI and API, behind basic auth
+    assert sorted(published) == sorted(expected)
 
 
 def test_containers_run_as_non_root(stack: Stack):
-    for service in ("prefect-server", "worker", "postgres", "docker-proxy", "git", "gateway"):
+    services = ["prefect-server", "worker", "postgres", "docker-proxy", "git", "gateway"]
+    for service in services + (["mlflow"] if mlflow_on(stack) else []):
         uid = stack.compose("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid != "0", service
     user = subprocess.run(
@@ -167,6 +175,9 @@ def secrets(
 ) -> list[str]:
     """The stack's passwords and the flows' and developer's secret keys."""
     prefect_password = stack.env["PREFECT_AUTH_STRING"].split(":", 1)[1]
+    mlflow = [
+        stack.env[k] for k in ("MLFLOW_DB_PASSWORD", "MLFLOW_ADMIN_PASSWORD") if k in stack.env
+    ]
     return [
         stack.env["S3_ROOT_PASSWORD"],
         stack.env["POSTGRES_PASSWORD"],
@@ -175,6 +186,7 @@ def secrets(
         stack.env["GIT_FLOW_PASSWORD"],
         flow_key_attempts["flow_secret"],
         developer_key["aws_secret_access_key"],
+        *(mlflow if mlflow_on(stack) else []),
     ]
 
 

@@ -13,7 +13,14 @@ from types import ModuleType
 from tests.support import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts/make_env.py"
-SECRETS = ("S3_ROOT_PASSWORD", "POSTGRES_PASSWORD", "GIT_PASSWORD", "GIT_FLOW_PASSWORD")
+SECRETS = (
+    "S3_ROOT_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "GIT_PASSWORD",
+    "GIT_FLOW_PASSWORD",
+    "MLFLOW_DB_PASSWORD",
+    "MLFLOW_ADMIN_PASSWORD",
+)
 
 
 def load() -> ModuleType:

@@ -41,6 +41,10 @@ def s3_env(monkeypatch, tmp_path, store: Store) -> dict[str, str]:
         "FLOW_ACCESS_KEY_ID": "",
         "FLOW_SECRET_ACCESS_KEY": "",
     }
+    return set_env(monkeypatch, env)
+
+
+def set_env(monkeypatch, env: dict[str, str]) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -270,6 +274,25 @@ S3 = {"DVC_REMOTE_URL": "s3://bucket/dvc", "S3_ROOT_USER": "root", "S3_ROOT_PASS
             {**S3, "S3_ADMIN_API": "minio", "FLOW_ACCESS_KEY_ID": "k"},
             "only used with S3_ADMIN_API=none",
         ),
+        ({**S3, "MLFLOW_ARTIFACTS_URL": "gs://b/x"}, "MLFLOW_ARTIFACTS_URL"),
+        (
+            {
+                "DVC_REMOTE_URL": "gs://bucket/dvc",
+                "GCS_CREDENTIALS_FILE": "/k.json",
+                "MLFLOW_ARTIFACTS_URL": "s3://mlflow/artifacts",
+            },
+            "S3_ROOT_USER and S3_ROOT_PASSWORD are required for MLflow's bucket",
+        ),
+        (
+            {
+                **S3,
+                "S3_ADMIN_API": "none",
+                "FLOW_ACCESS_KEY_ID": "k",
+                "FLOW_SECRET_ACCESS_KEY": "s",
+                "MLFLOW_ARTIFACTS_URL": "s3://mlflow/artifacts",
+            },
+            "S3_ADMIN_API=none needs MLFLOW_S3_ACCESS_KEY_ID and MLFLOW_S3_SECRET_ACCESS_KEY",
+        ),
     ],
 )
 def test_bad_settings_exit_2_with_a_named_reason(monkeypatch, capsys, env, message):
@@ -281,6 +304,7 @@ def test_bad_settings_exit_2_with_a_named_reason(monkeypatch, capsys, env, messa
         "S3_ADMIN_API",
         "FLOW_ACCESS_KEY_ID",
         "FLOW_SECRET_ACCESS_KEY",
+        "MLFLOW_ARTIFACTS_URL",
     ):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
@@ -341,3 +365,47 @@ def test_a_git_url_with_credentials_is_refused(s3_env, monkeypatch):
     monkeypatch.setenv("GIT_FLOW_USER", "mltoy-flows")
     monkeypatch.setenv("GIT_FLOW_PASSWORD", "x")
     assert main() == 2
+
+
+@pytest.fixture
+def mlflow_env(s3_env, monkeypatch, tmp_path) -> dict[str, str]:
+    """compose.mlflow.yaml's additions: MLflow's bucket, its server's user and volume."""
+    n = next(_names)
+    env = {
+        "MLFLOW_ARTIFACTS_URL": f"s3://mlflow-test-{n}/artifacts",
+        "MLFLOW_S3_USER": f"mltoy-mlflow-{n}",
+        "MLFLOW_SETTINGS_DIR": str(tmp_path / "mlflow-server"),
+        "MLFLOW_S3_ACCESS_KEY_ID": "",
+        "MLFLOW_S3_SECRET_ACCESS_KEY": "",
+    }
+    return {**s3_env, **set_env(monkeypatch, env)}
+
+
+def test_mlflow_server_gets_its_own_bucket_and_a_key_limited_to_it(mlflow_env, store: Store):
+    assert main() == 0
+    server = read_key(Path(mlflow_env["MLFLOW_SETTINGS_DIR"]) / "aws/credentials")
+    flows = flow_key_written(mlflow_env)
+    assert server is not None and server.access_key_id not in (ROOT_USER, flows.access_key_id)
+    settings = RemoteSettings()
+    mlflow_bucket, dvc_bucket = settings.mlflow_bucket, settings.bucket
+    # The server's proxy writes, reads, lists and deletes in its bucket...
+    s3 = store.client("s3", server.access_key_id, server.secret_access_key)
+    s3.put_object(Bucket=mlflow_bucket, Key="artifacts/1/model.skops", Body=b"m")
+    assert s3.get_object(Bucket=mlflow_bucket, Key="artifacts/1/model.skops")["Body"].read()
+    s3.list_objects_v2(Bucket=mlflow_bucket, Prefix="artifacts/")
+    # ...and nothing in the DVC bucket; the flows' key nothing in MLflow's.
+    assert error_code(lambda: s3.list_objects_v2(Bucket=dvc_bucket)) == "AccessDenied"
+    flow_s3 = store.client("s3", flows.access_key_id, flows.secret_access_key)
+    assert error_code(lambda: flow_s3.list_objects_v2(Bucket=mlflow_bucket)) == "AccessDenied"
+    # Nothing of it lands where flow containers look.
+    flows_files = [p for p in Path(mlflow_env["SETTINGS_DIR"]).rglob("*") if p.is_file()]
+    assert all(server.secret_access_key not in p.read_text() for p in flows_files)
+    # Every `up` keeps it.
+    assert main() == 0
+    assert read_key(Path(mlflow_env["MLFLOW_SETTINGS_DIR"]) / "aws/credentials") == server
+
+
+def test_without_mlflow_nothing_of_it_is_made(s3_env, store: Store, tmp_path):
+    assert main() == 0
+    assert RemoteSettings().mlflow_bucket is None
+    assert not (tmp_path / "mlflow-server").exists()

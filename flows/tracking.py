@@ -1,0 +1,355 @@
+"""A flow run, recorded in MLflow: its run, its model in the registry, the champion.
+
+Imported only when MLFLOW_TRACKING_URI is set (the hook in flows/pipeline_run.py): without
+it nothing here, and nothing of mlflow, is imported. After the pipeline (stages ran or
+skipped alike) one MLflow run is logged in the experiment named after the deployment
+(`<flow>/<deployment>`; `<flow>` outside a deployment), with
+
+- params: params.yaml flattened (`split.seed`, `train.C`, ...); metrics: metrics.json;
+- artifacts: the confusion matrix as an image (and its CSV), params.yaml, metrics.json, the
+  promotion report; the model in MLflow's sklearn format (skops) with signature and input
+  example, loadable as `models:/iris-classifier@champion`;
+- tags: the Prefect flow run (id, name, UI URL), deployment, option, what each stage did
+  (`mltoy.cached` when none ran), the DVC md5 of the tracked data and of every output, the
+  Git commit when known, and the registry's decision (flows/registry.py).
+
+The Prefect run gets a link artifact to the MLflow run and a markdown report of the
+decision. Tracking never fails the flow: when MLflow cannot be reached or refuses, the run
+completes with "MLflow tracking skipped: <reason>" in its log and report (the model is in
+DVC already). A failed flow run is logged as a FAILED MLflow run, and never registers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# A tracking outage must cost the pipeline seconds, not MLflow's default of 7 retries with
+# exponential back-off (minutes). Set before mlflow is imported; the environment wins.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Artifacts go through the server's proxy, both ways. MLflow >= 3.x clients otherwise ask
+# the server (/server-info) and, for an S3 destination, move bytes straight to and from the
+# bucket with presigned URLs: the store is not something clients reach (docs/mlflow.md).
+os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
+os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+# No git in the image: MLflow's own Git tags would log a warning per run (the commit tag is
+# filled by source_commit below).
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+import mlflow  # noqa: E402
+import mlflow.sklearn  # noqa: E402
+import yaml  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import RunStatus  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+from prefect import get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_link_artifact, create_markdown_artifact  # noqa: E402
+from prefect.runtime import deployment, flow_run  # noqa: E402
+
+from flows import registry  # noqa: E402
+from flows.dvc_graph import load_pipeline  # noqa: E402
+from flows.dvc_output import RAN  # noqa: E402
+from flows.fingerprint import md5_file  # noqa: E402
+from flows.git_workspace import Commit, head  # noqa: E402
+from mltoy.data import FEATURES, read_dataset  # noqa: E402
+
+# The pipeline's files that tracking reads (dvc.yaml's outputs).
+MODEL = "models/model.joblib"
+TEST_SPLIT = "data/prepared/test.csv"
+CONFUSION = "reports/plots/confusion.csv"
+PARAMS = "params.yaml"
+
+LINK_KEY = "mlflow-run"
+REPORT_KEY = "mlflow-tracking"
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """From the environment (compose.mlflow.yaml sets them for flow containers)."""
+
+    tracking_uri: str
+    ui_url: str  # where a browser opens the MLflow UI (default: the tracking URI)
+    metric: str = "accuracy"  # MLTOY_PROMOTION_METRIC: higher is better
+    model_name: str = "iris-classifier"
+
+    @classmethod
+    def from_env(cls) -> TrackingSettings:
+        uri = os.environ["MLFLOW_TRACKING_URI"]
+        return cls(
+            tracking_uri=uri,
+            ui_url=(os.environ.get("MLTOY_MLFLOW_UI_URL") or uri).rstrip("/"),
+            metric=os.environ.get("MLTOY_PROMOTION_METRIC") or cls.metric,
+        )
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"C": 1.0}} -> {"train.C": 1.0}: MLflow params are flat."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def git_tags(project: Path, commit: Commit | None, published: bool) -> dict[str, str]:
+    """The one place the run's Git tags are filled: the commit the run ran (flows.gitops
+    gives it; else the project's HEAD when it is a Git work tree), whether the work tree
+    had uncommitted changes, and the ref its results commit was pushed to. Outside Git:
+    no tag (unknown, never guessed)."""
+    commit = commit or head(project)
+    if commit is None:
+        return {}
+    tags = {"mlflow.source.git.commit": commit.sha, "mltoy.git.dirty": str(commit.dirty).lower()}
+    if published:
+        tags["mltoy.git.results_ref"] = commit.results_ref
+    return tags
+
+
+def lineage_tags(
+    project: Path, stages: Mapping[str, str], commit: Commit | None, published: bool
+) -> dict[str, str]:
+    """Where the run came from: Prefect, the stages, DVC's md5s, Git."""
+    tags = {
+        "prefect.flow_run_id": str(flow_run.id),
+        "prefect.flow_run_name": str(flow_run.name),
+        "prefect.flow_run_url": str(flow_run.ui_url or ""),
+        "prefect.flow": str(flow_run.flow_name),
+        "prefect.deployment": str(deployment.name or "none (local run)"),
+        "mltoy.cached": str(not any(outcome == RAN for outcome in stages.values())).lower(),
+    }
+    tags.update({f"mltoy.stage.{name}": outcome for name, outcome in stages.items()})
+    pipeline = load_pipeline(project)
+    md5s = dict(pipeline.tracked_sources(project))
+    for name in pipeline.order():
+        for out in pipeline.stages[name].outs:
+            if (project / out).is_file():
+                md5s[out] = md5_file(project / out)
+    tags.update({f"dvc.md5.{path}": md5 for path, md5 in md5s.items()})
+    tags.update(git_tags(project, commit, published))
+    return tags
+
+
+def experiment_name() -> str:
+    flow = str(flow_run.flow_name)
+    return f"{flow}/{deployment.name}" if deployment.name else flow
+
+
+def run_url(settings: TrackingSettings, run: Any) -> str:
+    return f"{settings.ui_url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+
+
+def confusion_figure(path: Path) -> Any:
+    """The confusion matrix as a picture, from the evaluate stage's (actual, predicted) rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    rows = pd.read_csv(path)
+    display = ConfusionMatrixDisplay.from_predictions(
+        rows["actual"], rows["predicted"], cmap="Blues", colorbar=False
+    )
+    display.ax_.set_title("Confusion matrix (test split)")
+    display.figure_.tight_layout()
+    return display.figure_
+
+
+def log_model(project: Path) -> Any:
+    """The DVC-tracked model, in MLflow's sklearn format with signature and input example."""
+    import joblib
+
+    model = joblib.load(project / MODEL)
+    features = read_dataset(project / TEST_SPLIT)[list(FEATURES)]
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(features, model.predict(features)),
+        input_example=features.head(5),
+        # What the model needs, named here: no inference subprocess per run.
+        pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+    )
+
+
+def report(option: str, run_link: str, outcome: dict[str, Any]) -> str:
+    """The markdown report of the run's tracking and registry decision."""
+    lines = [f"# MLflow tracking ({option})", ""]
+    if outcome["status"] != "logged":
+        return "\n".join([*lines, f"**Tracking skipped**: {outcome['reason']}", ""])
+    lines += [f"MLflow run: [{outcome['run_id']}]({run_link})", ""]
+    decision = outcome["decision"]
+    lines += [
+        "| registry | |",
+        "| --- | --- |",
+        f"| model | `{outcome['model_name']}` version {outcome['version']}"
+        f" ({'new' if outcome['new_version'] else 'already registered: same DVC md5'}) |",
+        f"| decision | **{decision['outcome']}**: {decision['reason']} |",
+        f"| {decision['metric']} of this model | {decision['candidate']} |",
+        f"| {decision['metric']} of the champion before | {decision['champion']} |",
+        f"| champion before | {decision['champion_version']} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _log(
+    settings: TrackingSettings,
+    project: Path,
+    option: str,
+    stages: Mapping[str, str],
+    metrics: Mapping[str, Any],
+    commit: Commit | None,
+    published: bool,
+) -> dict[str, Any]:
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    if settings.metric not in metrics:
+        raise ValueError(
+            f"promotion metric {settings.metric!r} is not in metrics.json ({', '.join(metrics)})"
+        )
+    params = yaml.safe_load((project / PARAMS).read_text())
+    mlflow.set_experiment(experiment_name())
+    with mlflow.start_run(run_name=str(flow_run.name)) as run:
+        tags = lineage_tags(project, stages, commit, published)
+        mlflow.set_tags({**tags, "mltoy.option": option})
+        mlflow.log_params(flatten(params))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        for relpath in (PARAMS, CONFUSION, *load_pipeline(project).metrics_files):
+            folder = Path(relpath).parent.as_posix()
+            mlflow.log_artifact(str(project / relpath), None if folder == "." else folder)
+        mlflow.log_figure(confusion_figure(project / CONFUSION), "confusion_matrix.png")
+        logged = log_model(project)
+        version, new = registry.register(
+            client,
+            settings.model_name,
+            logged,
+            md5_file(project / MODEL),
+            run.info.run_id,
+            tags={"prefect.flow_run_id": str(flow_run.id)},
+        )
+        decision = registry.promote(
+            client, settings.model_name, version, settings.metric, float(metrics[settings.metric])
+        )
+        outcome = {
+            "status": "logged",
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "model_name": settings.model_name,
+            "version": str(version.version),  # an int or a str, depending on the store
+            "new_version": new,
+            "decision": decision.__dict__,
+        }
+        mlflow.set_tags(
+            {
+                "mltoy.registry.model": settings.model_name,
+                "mltoy.registry.version": str(version.version),
+                "mltoy.registry.new_version": str(new).lower(),
+                "mltoy.promotion.metric": decision.metric,
+                "mltoy.promotion.decision": decision.outcome,
+                "mltoy.promotion.reason": decision.reason,
+                "mltoy.promotion.candidate": str(decision.candidate),
+                "mltoy.promotion.champion_before": str(decision.champion),
+                "mltoy.promotion.champion_version_before": str(decision.champion_version),
+            }
+        )
+        link = run_url(settings, run)
+        mlflow.log_text(report(option, link, outcome), "promotion.md")
+    outcome["url"] = link
+    return outcome
+
+
+@task(name="mlflow tracking")
+def track_run(
+    project_dir: str,
+    option: str,
+    stages: Mapping[str, str],
+    metrics: Mapping[str, Any],
+    commit: Commit | None = None,
+    published: bool = False,
+) -> dict[str, Any]:
+    """Log the run, register its model, apply the promotion rule; never fail the flow.
+
+    Returns {"status": "logged", "run_id", "version", "decision", ...} or
+    {"status": "skipped", "reason": ...}.
+    """
+    logger = get_run_logger()
+    settings = TrackingSettings.from_env()
+    try:
+        outcome = _log(settings, Path(project_dir), option, stages, metrics, commit, published)
+    except Exception as exc:  # an outage or a refusal: the pipeline's result stands
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        logger.warning(
+            "MLflow tracking skipped: %s (MLflow at %s; the model is in DVC)",
+            reason,
+            settings.tracking_uri,
+        )
+        outcome = {"status": "skipped", "reason": reason}
+        create_markdown_artifact(key=REPORT_KEY, markdown=report(option, "", outcome))
+        return outcome
+    decision = outcome["decision"]
+    logger.info(
+        "MLflow run %s: %s version %s (%s); %s: %s",
+        outcome["run_id"],
+        settings.model_name,
+        outcome["version"],
+        "new" if outcome["new_version"] else "already registered",
+        decision["outcome"],
+        decision["reason"],
+    )
+    create_link_artifact(
+        key=LINK_KEY,
+        link=outcome["url"],
+        link_text=f"MLflow run {outcome['run_id']}",
+        description=f"This flow run in MLflow ({experiment_name()}).",
+    )
+    create_markdown_artifact(
+        key=REPORT_KEY,
+        markdown=report(option, outcome["url"], outcome),
+        description="MLflow tracking and the model registry's decision.",
+    )
+    return outcome
+
+
+def log_failed_run(flow_name: str, error: str, logger: Any) -> str | None:
+    """A FAILED MLflow run for a flow run that failed: tags and the error, no model.
+
+    Returns its run id, or None when MLflow could not be reached (said in the log)."""
+    settings = TrackingSettings.from_env()
+    try:
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        mlflow.set_experiment(experiment_name())
+        run = mlflow.start_run(run_name=str(flow_run.name))
+        try:
+            mlflow.set_tags(
+                {
+                    "prefect.flow_run_id": str(flow_run.id),
+                    "prefect.flow_run_url": str(flow_run.ui_url or ""),
+                    "prefect.flow": flow_name,
+                    "prefect.deployment": str(deployment.name or "none (local run)"),
+                    "mltoy.error": error[:5000],
+                }
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                parameters = Path(tmp) / "prefect_parameters.json"
+                parameters.write_text(json.dumps(flow_run.parameters, indent=2, default=str))
+                mlflow.log_artifact(str(parameters))
+        finally:
+            mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+    except Exception as exc:
+        logger.warning(
+            "MLflow tracking skipped for this failed run: %s: %s", type(exc).__name__, exc
+        )
+        return None
+    logger.info("MLflow run %s records this failed run (no model registered)", run.info.run_id)
+    return run.info.run_id

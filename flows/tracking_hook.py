@@ -1,0 +1,53 @@
+"""The flows' one door to MLflow: open when MLFLOW_TRACKING_URI is set, shut otherwise.
+
+Shut (the embedded default, `make run`, a stack without compose.mlflow.yaml), these
+functions return at once and mlflow is never imported: no import cost, no dependency on
+an MLflow server. Open, they hand over to flows/tracking.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flows.git_workspace import Commit
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+
+
+def tracking_enabled() -> bool:
+    """An empty value (what a deployment passes without MLflow) counts as unset."""
+    return bool(os.environ.get(TRACKING_URI_ENV, "").strip())
+
+
+def track(
+    project: Path,
+    option: str,
+    stages: Mapping[str, str],
+    metrics: Mapping[str, Any],
+    commit: Commit | None = None,
+    published: bool = False,
+) -> dict[str, Any] | None:
+    """Record a completed pipeline run in MLflow; None when tracking is off.
+
+    `commit`: what the run ran (flows.gitops.start); `published`: its results commit was
+    pushed to the commit's results ref (flows.gitops.finish)."""
+    if not tracking_enabled():
+        return None
+    from flows.tracking import track_run
+
+    return track_run(str(project), option, dict(stages), dict(metrics), commit, published)
+
+
+def track_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect on_failure hook: a failed flow run becomes a FAILED MLflow run (no model)."""
+    if not tracking_enabled():
+        return
+    from prefect.logging.loggers import flow_run_logger
+
+    from flows.tracking import log_failed_run
+
+    log_failed_run(flow.name, state.message or state.name, flow_run_logger(flow_run, flow))
