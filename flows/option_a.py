@@ -14,11 +14,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.runtime import task_run
 
-from flows import workspace
 from flows.dvc_graph import load_pipeline
 from flows.dvc_lock import forget_unrestorable_outputs
 from flows.dvc_output import SKIPPED, describe_remote, remote_unreachable, stage_outcomes
-from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
 
@@ -150,15 +149,10 @@ def pipeline_a(
     show_metrics: bool = True,
     pull: bool = False,
     push: bool = False,
-) -> dict[str, Any]:
+) -> RunResult:
     """Reproduce the DVC pipeline; return {"stages": {stage: outcome}, "metrics": {...}}."""
-    project = workspace.resolve_project(project_dir)
-    workspace.apply_params(project, params_file=params_file, overrides=params)
-    outcomes = dvc_repro(str(project), fail_once=fail_once, pull=pull)
+    run = PipelineRun.start("option A, dvc repro", project_dir, params_file, params, show_metrics)
+    outcomes = dvc_repro(str(run.project), fail_once=fail_once, pull=pull)
     if push:
-        dvc_push(str(project))
-    metrics = read_metrics(project)
-    if show_metrics:
-        metrics_summary(metrics)
-    publish_metrics(metrics, option="option A, dvc repro")
-    return {"stages": outcomes, "metrics": metrics}
+        dvc_push(str(run.project))
+    return run.finish(outcomes)

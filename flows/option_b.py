@@ -21,12 +21,11 @@ from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileS
 from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
-from flows import workspace
 from flows.content_store import ContentStore
 from flows.dvc_graph import Stage, load_pipeline
 from flows.dvc_output import RAN, SKIPPED
 from flows.fingerprint import hash_paths, param_values, stage_key
-from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.stage_exec import StageCommandError, outputs_set_aside, run_command
 
@@ -143,7 +142,7 @@ def pipeline_b(
     use_remote: bool = False,
     refresh: bool = False,
     results_url: str | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Run the dvc.yaml stages as Prefect tasks; same return shape as option A.
 
     `use_remote`: stage outputs also go to (and come from) the DVC remote.
@@ -152,8 +151,10 @@ def pipeline_b(
     share no disk share the cache through these two.
     """
     logger = get_run_logger()
-    project = workspace.resolve_project(project_dir)
-    workspace.apply_params(project, params_file=params_file, overrides=params)
+    run = PipelineRun.start(
+        "option B, Prefect stage DAG", project_dir, params_file, params, show_metrics
+    )
+    project = run.project
     pipeline = load_pipeline(project)
     options: dict[str, Any] = {"refresh_cache": refresh or None}
     if results_url:
@@ -186,8 +187,4 @@ def pipeline_b(
         push_tracked_data(str(project), sources, use_remote)
     if restored:
         logger.info("checked out cached outputs: %s", ", ".join(restored))
-    metrics = read_metrics(project)
-    if show_metrics:
-        metrics_summary(metrics)
-    publish_metrics(metrics, option="option B, Prefect stage DAG")
-    return {"stages": outcomes, "metrics": metrics}
+    return run.finish(outcomes)
