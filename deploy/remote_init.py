@@ -14,7 +14,6 @@ So credentials never travel in a deployment's job variables or a container's env
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +32,11 @@ from deploy.flow_identity import (
     read_key,
     wait_until_usable,
 )
+from mltoy.io import atomic_path, atomic_write_text
+
+# Settings are readable by all; credentials by their owner only (the image's user, whom
+# both remote-init and flow containers run as).
+PUBLIC, SECRET = 0o644, 0o600
 
 
 class RemoteSettings(BaseSettings):
@@ -159,14 +163,6 @@ def flow_key(settings: RemoteSettings) -> FlowKey:
     return provisioner.ensure(settings.flow_user, settings.bucket, current)
 
 
-def _write(path: Path, text: str, secret: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600 if secret else 0o644)
-    os.replace(tmp, path)
-
-
 def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list[Path]:
     """Write the files flow containers read (`key`: the flows' S3 key); return their paths."""
     root = settings.settings_dir
@@ -180,25 +176,24 @@ def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list
         aws_config = f"[default]\nregion = {settings.s3_region}\n"
         if settings.s3_endpoint_url:
             aws_config += f"endpoint_url = {settings.s3_endpoint_url}\n"
-        _write(root / "aws/config", aws_config)
-        _write(
+        atomic_write_text(root / "aws/config", aws_config, mode=PUBLIC)
+        atomic_write_text(
             root / "aws/credentials",
             (
                 f"[default]\naws_access_key_id = {key.access_key_id}\n"
                 f"aws_secret_access_key = {key.secret_access_key}\n"
             ),
-            secret=True,
+            mode=SECRET,
         )
         written += [root / "aws/config", root / "aws/credentials"]
     else:
         assert settings.gcs_credentials_file
         target = root / "gcs/credentials.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(settings.gcs_credentials_file, target)
-        target.chmod(0o600)
+        with atomic_path(target, mode=SECRET) as temporary:
+            shutil.copyfile(settings.gcs_credentials_file, temporary)
         dvc_remote += f"    credentialpath = {target}\n"
         written.append(target)
-    _write(root / "dvc/config", dvc_remote)
+    atomic_write_text(root / "dvc/config", dvc_remote, mode=PUBLIC)
     written.append(root / "dvc/config")
     return written
 

@@ -7,9 +7,7 @@ and, when asked, in the DVC remote, the same objects and layout `dvc push` uses.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from flows.dvc_output import describe_remote
 from flows.fingerprint import hash_paths, md5_file
+from mltoy.io import atomic_path
 
 
 class MissingObjectError(RuntimeError):
@@ -105,16 +104,9 @@ class ContentStore:
             if target.is_file() and (missing_only or md5_file(target) == oid):
                 continue
             source = self._fetch(relpath, oid)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            os.close(fd)
-            try:
-                shutil.copyfile(source, tmp)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            # Not the cache's mode: DVC's objects are read-only, a workspace file is not.
+            with atomic_path(target, mode=0o644) as temporary:
+                shutil.copyfile(source, temporary)
             written.append(relpath)
         return written
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import yaml
 from prefect import get_run_logger
 
+from mltoy.io import atomic_write_text
 from mltoy.params import parse_params
 
 PARAMS_FILE = "params.yaml"
@@ -59,9 +59,6 @@ def apply_params(
     current = yaml.safe_load(target.read_text()) if target.is_file() else None
     if current == merged:
         return False
-    fd, tmp = tempfile.mkstemp(dir=project, prefix=".params.", suffix=".yaml")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, target)
+    atomic_write_text(target, text)
     get_run_logger().info("params.yaml updated for this run from %s", params_file or "overrides")
     return True
