@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.dvc_output import describe_remote
+from flows.dvc_remote import describe_remote, is_unreachable
 from flows.fingerprint import hash_paths, md5_file
 from mltoy.io import atomic_path
 
@@ -44,13 +44,6 @@ class ContentStore:
         self._localfs = LocalFileSystem()
         self._lock = threading.Lock()  # DVC's objects are not thread-safe
 
-    @property
-    def remote_label(self) -> str:
-        config = self._repo.config
-        name = config["core"].get("remote", "")
-        remote = config["remote"].get(name, {})
-        return describe_remote(name, remote.get("url", ""), remote.get("endpointurl", ""))
-
     @contextmanager
     def _remote_errors(self) -> Iterator[None]:
         """Any failure but "no such object" becomes a RemoteUnavailableError naming it."""
@@ -59,11 +52,10 @@ class ContentStore:
         except FileNotFoundError:
             raise
         except Exception as exc:
-            unreachable = "connect" in f"{type(exc).__name__} {exc}".lower()
-            what = "is unreachable" if unreachable else "failed"
-            raise RemoteUnavailableError(
-                f"remote {self.remote_label} {what}: {type(exc).__name__}: {exc}"
-            ) from exc
+            error = f"{type(exc).__name__}: {exc}"
+            what = "is unreachable" if is_unreachable(error) else "failed"
+            remote = describe_remote(self._repo.config)
+            raise RemoteUnavailableError(f"remote {remote} {what}: {error}") from exc
 
     def _remote_has(self, oid: str) -> bool:
         # Not odb.exists(): fsspec's exists() answers False when it cannot even ask.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from flows.dvc_remote import is_unreachable
+
 RAN = "ran"
 SKIPPED = "skipped"
 RESTORED = "restored"  # skipped, outputs restored from DVC's run cache
@@ -27,21 +29,6 @@ def stage_outcomes(lines: Iterable[str]) -> dict[str, str]:
     return outcomes
 
 
-# How DVC (via botocore, gcsfs, aiohttp) reports a remote it cannot reach.
-_UNREACHABLE = re.compile(
-    r"Could not connect to the endpoint URL|failed to connect to|Connection refused"
-    r"|Name or service not known|Temporary failure in name resolution|Connect timeout"
-    r"|Read timeout on endpoint URL|Cannot connect to host",
-    re.IGNORECASE,
-)
-
-
 def remote_unreachable(lines: Iterable[str]) -> bool:
     """True when DVC's errors say the remote could not be reached (not a bad stage)."""
-    return any(line.startswith("ERROR") and _UNREACHABLE.search(line) for line in lines)
-
-
-def describe_remote(name: str, url: str = "", endpoint: str = "") -> str:
-    """How failures name a remote: 'storage' (s3://mltoy/dvc at http://s3:9000)."""
-    where = " at ".join(part for part in (url, endpoint) if part)
-    return f"'{name}' ({where})" if where else f"'{name}'"
+    return any(line.startswith("ERROR") and is_unreachable(line) for line in lines)

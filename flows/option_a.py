@@ -6,7 +6,6 @@ logs, retries, schedules and the UI around it.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from prefect.runtime import task_run
 
 from flows.dvc_graph import load_pipeline
 from flows.dvc_lock import forget_unrestorable_outputs
-from flows.dvc_output import SKIPPED, describe_remote, remote_unreachable, stage_outcomes
+from flows.dvc_output import SKIPPED, remote_unreachable, stage_outcomes
+from flows.dvc_remote import project_remote
 from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
@@ -39,24 +39,6 @@ def _dvc(project: Path, *args: str) -> tuple[int, list[str]]:
     return stream([sys.executable, "-m", "dvc", *args], project, logger.info)
 
 
-def _quiet_dvc(project: Path, *args: str) -> str:
-    """A DVC query's one-line answer, '' when it has none (not logged: no output to show)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=project, capture_output=True, text=True
-    )
-    return result.stdout.strip() if result.returncode == 0 else ""
-
-
-def _remote_label(project: Path) -> str:
-    """'storage' (s3://mltoy/dvc at http://s3:9000): the default remote, as DVC sees it."""
-    name = _quiet_dvc(project, "remote", "default")
-    if not name:
-        return "the DVC remote"
-    url = _quiet_dvc(project, "config", f"remote.{name}.url")
-    endpoint = _quiet_dvc(project, "config", f"remote.{name}.endpointurl")
-    return describe_remote(name, url, endpoint)
-
-
 def _failure(
     command: str, code: int, lines: list[str], project: Path | None = None
 ) -> DvcCommandError:
@@ -67,7 +49,7 @@ def _failure(
     if project is not None and remote_unreachable(output):
         error = next(line for line in reversed(output) if line.startswith("ERROR"))
         return DvcCommandError(
-            f"dvc {command} {status}: remote {_remote_label(project)} is unreachable: {error}"
+            f"dvc {command} {status}: remote {project_remote(project)} is unreachable: {error}"
         )
     errors = [i for i, line in enumerate(output) if line.startswith("ERROR")]
     if not errors:

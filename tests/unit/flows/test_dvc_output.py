@@ -1,6 +1,8 @@
 import pytest
 
 from flows.dvc_output import RAN, RESTORED, SKIPPED, remote_unreachable, stage_outcomes
+from flows.dvc_remote import describe_remote, is_unreachable, project_remote
+from tests.support import use_unreachable_s3_remote
 
 
 def test_outcomes_are_read_from_dvc_repro_output():
@@ -41,3 +43,36 @@ def test_an_unreachable_remote_is_told_apart(error):
 )
 def test_other_failures_are_not_blamed_on_the_remote(lines):
     assert not remote_unreachable(lines)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # botocore, as s3fs raises it through DVC's objects (option B's content store)
+        'EndpointConnectionError: Could not connect to the endpoint URL: "http://s3:9000/"',
+        "ConnectTimeoutError: Connect timeout on endpoint URL: http://s3:9000/",
+        # aiohttp under gcsfs
+        "ClientConnectorError: Cannot connect to host storage.googleapis.com:443",
+    ],
+)
+def test_the_same_predicate_reads_exceptions_of_the_store_libraries(error):
+    assert is_unreachable(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "ClientError: An error occurred (AccessDenied) when calling the PutObject operation",
+        "FileNotFoundError: mltoy/dvc/files/md5/01/23",
+    ],
+)
+def test_a_refusal_or_a_missing_object_is_not_unreachable(error):
+    assert not is_unreachable(error)
+
+
+def test_the_remote_is_described_from_dvc_config_levels(project):
+    """Option A's failure names the remote as option B's does: from DVC's merged config."""
+    assert project_remote(project).startswith("'local' (")  # the copy's .dvc/config
+    endpoint = use_unreachable_s3_remote(project)  # written to .dvc/config.local
+    assert project_remote(project) == f"'storage' (s3://mltoy/dvc at {endpoint})"
+    assert describe_remote({"core": {}, "remote": {}}) == "the DVC remote"
