@@ -52,13 +52,12 @@ def wait_for_process(container: str, needle: str, timeout: float) -> None:
 
     Polled fast: a `dvc push` imports for a second or two before it opens a connection,
     so the store can be cut off while that very command runs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def running() -> bool | None:
         top = subprocess.run(["docker", "top", container], capture_output=True, text=True)
-        if needle in top.stdout:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"no '{needle}' process in container {container} after {timeout:.0f}s")
+        return True if needle in top.stdout else None
+
+    poll(running, timeout, f"a '{needle}' process in container {container}", every=0.05)
 
 
 def assert_outputs_restorable(stack: Stack, params: dict) -> None:
