@@ -13,7 +13,6 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.runtime import task_run
 
-from flows.dvc_graph import load_pipeline
 from flows.dvc_lock import forget_unrestorable_outputs
 from flows.dvc_output import SKIPPED, remote_unreachable, stage_outcomes
 from flows.dvc_remote import project_remote
@@ -84,7 +83,7 @@ def _forget_unrestorable_outputs(project: Path) -> None:
     retry_condition_fn=retry_unless_bad_input,
 )
 def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> dict[str, str]:
-    """Run `dvc repro`, streaming its output; return what happened to each stage."""
+    """Run `dvc repro`, streaming its output; return what it says it did to which stage."""
     logger = get_run_logger()
     project = Path(project_dir)
     logger.info("cwd: %s", project)
@@ -98,13 +97,7 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
         # (those dvc.lock records) so a failed run leaves the workspace as it was.
         _dvc(project, "checkout", "--force", "dvc.yaml")
         raise _failure("repro", code, lines, project)
-    # DVC names the stages it runs; the others it skipped (with --pull, after restoring
-    # their outputs, it may just say "Data and pipelines are up to date.").
-    reported = stage_outcomes(lines)
-    outcomes = {name: reported.get(name, SKIPPED) for name in load_pipeline(project).order()}
-    for stage, outcome in outcomes.items():
-        logger.info("stage %s: %s", stage, outcome)
-    return outcomes
+    return stage_outcomes(lines)
 
 
 @task(name="dvc push", retries=len(BACKOFF), retry_delay_seconds=BACKOFF)
@@ -134,7 +127,13 @@ def pipeline_a(
 ) -> RunResult:
     """Reproduce the DVC pipeline; return {"stages": {stage: outcome}, "metrics": {...}}."""
     run = PipelineRun.start("option A, dvc repro", project_dir, params_file, params, show_metrics)
-    outcomes = dvc_repro(str(run.project), fail_once=fail_once, pull=pull)
+    reported = dvc_repro(str(run.project), fail_once=fail_once, pull=pull)
+    # DVC names the stages it runs; the others it skipped (with --pull, after restoring
+    # their outputs, it may just say "Data and pipelines are up to date.").
+    outcomes = {name: reported.get(name, SKIPPED) for name in run.pipeline.order()}
+    logger = get_run_logger()
+    for stage, outcome in outcomes.items():
+        logger.info("stage %s: %s", stage, outcome)
     if push:
         dvc_push(str(run.project))
     return run.finish(outcomes)

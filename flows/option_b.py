@@ -22,8 +22,8 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
 from flows.content_store import ContentStore
-from flows.dvc_graph import Stage, load_pipeline
 from flows.dvc_output import RAN, SKIPPED
+from flows.dvc_pipeline import Stage
 from flows.fingerprint import hash_paths, param_values, stage_key
 from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
@@ -55,13 +55,15 @@ def _merged(upstream_outs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     return {path: oid for outs in upstream_outs.values() for path, oid in outs.items()}
 
 
-def stage_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+def stage_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
     """Content of external deps + upstream outputs + tracked params + command.
 
     The store's identity is part of the key: a result is only reusable where the
     objects it names can be restored from.
     """
     stage: Stage = parameters["stage"]
+    if stage.always_changed:
+        return None  # no key, no cache: the stage runs every time, as in `dvc repro`
     project = Path(parameters["project_dir"])
     store = content_store(parameters["project_dir"], parameters["use_remote"])
     return stage_key(
@@ -100,7 +102,8 @@ def run_stage(
     if fail_once and task_run.run_count <= 1:
         raise RuntimeError("fail_once: failing the first attempt on purpose to show a retry")
     logger.info("running stage %s: %s", stage.name, stage.cmd)
-    with outputs_set_aside(project, stage.outs):
+    # Persisted outputs stay in place for the stage to update, as DVC leaves them.
+    with outputs_set_aside(project, tuple(o for o in stage.outs if o not in stage.persist)):
         run_command(stage, project)
         missing = [out for out in stage.outs if not (project / out).exists()]
         if missing:
@@ -154,14 +157,13 @@ def pipeline_b(
     run = PipelineRun.start(
         "option B, Prefect stage DAG", project_dir, params_file, params, show_metrics
     )
-    project = run.project
-    pipeline = load_pipeline(project)
+    project, pipeline = run.project, run.pipeline
     options: dict[str, Any] = {"refresh_cache": refresh or None}
     if results_url:
         options["result_storage"] = result_storage(results_url)
     stage_task = run_stage.with_options(**options)
     store = content_store(str(project), use_remote)
-    sources = pipeline.tracked_sources(project)
+    sources = dict(pipeline.tracked_sources)
     pulled = pull_tracked_data(str(project), sources, use_remote)
     if pulled:
         logger.info("pulled DVC-tracked data: %s", ", ".join(pulled))

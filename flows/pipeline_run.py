@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypedDict
 
 from flows import workspace
+from flows.dvc_pipeline import Pipeline, load_pipeline
 from flows.reporting import metrics_summary, publish_metrics, read_metrics
 
 
@@ -43,9 +45,15 @@ class PipelineRun:
         workspace.apply_params(project, params_file=params_file, overrides=params)
         return cls(option=option, project=project, show_metrics=show_metrics)
 
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The stages `dvc repro` would run, read through DVC once per run (after the
+        params are applied: `foreach` and `${...}` may read them)."""
+        return load_pipeline(self.project)
+
     def finish(self, stages: Mapping[str, str]) -> RunResult:
         """Report the run's metrics; return {"stages": ..., "metrics": ...}."""
-        metrics = read_metrics(self.project)
+        metrics = read_metrics(self.project, self.pipeline.metrics_files)
         if self.show_metrics:
             metrics_summary(metrics)
         publish_metrics(metrics, option=self.option)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
-from flows.dvc_graph import Stage
+from flows.dvc_pipeline import Stage
 from flows.shell import stream
 from mltoy import cli as mltoy_cli
 
