@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import task_run
 
 from flows.dvc_lock import forget_unrestorable_outputs
-from flows.dvc_output import SKIPPED, remote_unreachable, stage_outcomes
+from flows.dvc_output import SKIPPED, failed_on_bad_input, remote_unreachable, stage_outcomes
 from flows.dvc_remote import project_remote
 from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
@@ -24,7 +24,8 @@ from flows.shell import stream
 class DvcCommandError(RuntimeError):
     """A DVC command exited non-zero; the message carries its last error line.
 
-    `bad_input`: a stage rejected its params or data (mltoy exits 2), so a retry is futile.
+    `bad_input`: a stage rejected its params or data (its command exited EXIT_BAD_INPUT,
+    as DVC reports it: see flows.dvc_output.failed_on_bad_input), so a retry is futile.
     """
 
     def __init__(self, message: str, bad_input: bool = False) -> None:
@@ -38,7 +39,7 @@ def _dvc(project: Path, *args: str) -> tuple[int, list[str]]:
     return stream([sys.executable, "-m", "dvc", *args], project, logger.info)
 
 
-def _failure(
+def command_error(
     command: str, code: int, lines: list[str], project: Path | None = None
 ) -> DvcCommandError:
     """Name DVC's error and, before it, the failing stage's own last words; when the
@@ -57,7 +58,7 @@ def _failure(
     first = errors[0]
     cause = output[first - 1] if first > 0 and not output[first - 1].startswith(">") else ""
     reason = f"{cause} ({output[first]})" if cause else output[first]
-    bad_input = output[first].rstrip().endswith("exited with 2")
+    bad_input = failed_on_bad_input(output[first])
     return DvcCommandError(f"dvc {command} {status}: {reason}", bad_input=bad_input)
 
 
@@ -96,7 +97,7 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
         # DVC deletes a stage's outputs before running it: put back the last good ones
         # (those dvc.lock records) so a failed run leaves the workspace as it was.
         _dvc(project, "checkout", "--force", "dvc.yaml")
-        raise _failure("repro", code, lines, project)
+        raise command_error("repro", code, lines, project)
     return stage_outcomes(lines)
 
 
@@ -108,7 +109,7 @@ def dvc_push(project_dir: str) -> None:
     # DVC logs a failed run-cache upload as ERROR yet exits 0: that is a failed push too
     # (the entry is not in the remote), and another attempt sends what is missing.
     if code != 0 or any(line.startswith("ERROR") for line in lines):
-        raise _failure("push", code, lines, project)
+        raise command_error("push", code, lines, project)
 
 
 @flow(

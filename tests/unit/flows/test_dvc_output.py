@@ -1,7 +1,20 @@
-import pytest
+import subprocess
+import sys
 
-from flows.dvc_output import RAN, RESTORED, SKIPPED, remote_unreachable, stage_outcomes
+import pytest
+import yaml
+
+from flows.dvc_output import (
+    RAN,
+    RESTORED,
+    SKIPPED,
+    failed_on_bad_input,
+    remote_unreachable,
+    stage_outcomes,
+)
 from flows.dvc_remote import describe_remote, is_unreachable, project_remote
+from flows.option_a import command_error
+from mltoy.errors import EXIT_BAD_INPUT
 from tests.support import use_unreachable_s3_remote
 
 
@@ -76,3 +89,32 @@ def test_the_remote_is_described_from_dvc_config_levels(project):
     endpoint = use_unreachable_s3_remote(project)  # written to .dvc/config.local
     assert project_remote(project) == f"'storage' (s3://mltoy/dvc at {endpoint})"
     assert describe_remote({"core": {}, "remote": {}}) == "the DVC remote"
+
+
+@pytest.mark.parametrize("status", [EXIT_BAD_INPUT, 1])
+def test_dvc_repro_reports_a_stage_s_exit_status_as_option_a_reads_it(tmp_path, status):
+    """The text contract with DVC: a stage exiting EXIT_BAD_INPUT is bad input (no retry),
+    any other failure is not. Checked on the installed DVC's own output."""
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True).close()
+    command = f'python -c "import sys; sys.exit({status})"'
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {"check": {"cmd": command, "outs": ["never"]}}})
+    )
+    repro = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"], cwd=tmp_path, capture_output=True, text=True
+    )
+    lines = (repro.stdout + repro.stderr).splitlines()
+    error = command_error("repro", repro.returncode, lines)
+    assert error.bad_input is (status == EXIT_BAD_INPUT), lines
+    assert "failed to reproduce 'check'" in str(error)
+
+
+def test_only_a_failed_command_exiting_with_the_bad_input_status_is_bad_input():
+    line = (
+        "ERROR: failed to reproduce 'train': failed to run: python -m mltoy.cli train, exited with"
+    )
+    assert failed_on_bad_input(f"{line} {EXIT_BAD_INPUT}")
+    assert not failed_on_bad_input(f"{line} {EXIT_BAD_INPUT}0")
+    assert not failed_on_bad_input(f"ERROR: unexpected error - dvc exited with {EXIT_BAD_INPUT}")
