@@ -8,11 +8,11 @@ order. This module turns them into plain frozen data that tasks can be handed.
 
 The DVC API used here, pinned by requirements.lock (dvc==3.67.1) and checked against
 the installed DVC by tests/unit/flows/test_dvc_pipeline.py:
-- `dvc.repo.Repo(root)` as a context manager, `.root_dir`, `.index.graph` (a networkx
+- `dvc.repo.Repo(path)` as a context manager, `.index.graph` (a networkx
   DiGraph whose edges go from a stage to the stages it depends on), `.stage.load_one`;
 - `dvc.repo.reproduce`: `collect_stages`, `get_active_graph`, `plan_repro` (what
   `dvc repro` calls to choose and order the stages);
-- a stage's `.cmd` (None for a `.dvc` file; a string or a list), `.name`,
+- a stage's `.cmd` (None for a `.dvc` file; a string or a list), `.name`, `.path`,
   `.path_in_repo`, `.wdir`, `.deps`, `.outs`, `.frozen`, `.always_changed`,
   `.is_callback`;
 - a dependency's or output's `.fs_path`, `.protocol`; an output's `.is_metric`,
@@ -81,7 +81,8 @@ class Pipeline:
 
 
 def load_pipeline(project_dir: str | Path) -> Pipeline:
-    """What `dvc repro` (no target) would run in `project_dir`, the DVC repository's root."""
+    """What `dvc repro` (no target) would run in `project_dir` (the directory of the
+    dvc.yaml: the DVC repository's root or a directory in it)."""
     from dvc.exceptions import DvcException, NotDvcRepoError
     from dvc.repo import Repo
     from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
@@ -91,10 +92,6 @@ def load_pipeline(project_dir: str | Path) -> Pipeline:
         raise PipelineDefinitionError(f"{project / PROJECT_FILE}: not found")
     try:
         with Repo(str(project)) as repo:
-            if Path(repo.root_dir).resolve() != project:
-                raise PipelineDefinitionError(
-                    f"{project}: not the root of its DVC repository ({repo.root_dir})"
-                )
             graph = repo.index.graph
             targets = collect_stages(repo, [str(project / PROJECT_FILE)])
             plan = plan_repro(get_active_graph(graph), targets)
@@ -129,32 +126,26 @@ def tracked_file(project_dir: str | Path, dvc_file: str | Path) -> tuple[str, st
 
 
 def _pipeline(project: Path, graph: Any, plan: Iterable[Any]) -> Pipeline:
+    """Commands become stages; `.dvc` files in the plan (those the stages read) sources."""
     commands = [stage for stage in plan if stage.cmd is not None]
     sources = [stage for stage in plan if stage.cmd is None]
-    stages = {_name(stage): _stage(project, stage) for stage in commands}
-    upstream = {
-        _name(stage): frozenset(_name(dep) for dep in graph.successors(stage) if dep.cmd)
-        for stage in commands
-    }
-    pipeline = Pipeline(stages=stages, upstream=upstream)
-    read = {dep for name in stages for dep in pipeline.external_deps(name)}
-    tracked = dict(_tracked(project, source) for source in sources)
     return Pipeline(
-        stages=stages,
-        upstream=upstream,
-        tracked_sources={
-            path: md5
-            for path, md5 in sorted(tracked.items())
-            if any(_overlaps(path, dep) for dep in read)
+        stages={_name(project, stage): _stage(project, stage) for stage in commands},
+        upstream={
+            _name(project, stage): frozenset(
+                _name(project, dep) for dep in graph.successors(stage) if dep.cmd is not None
+            )
+            for stage in commands
         },
+        tracked_sources=dict(sorted(_tracked(project, source) for source in sources)),
     )
 
 
-def _name(stage: Any) -> str:
-    """As `dvc repro` run in the project names a stage (never relative to our cwd)."""
-    if stage.path_in_repo == PROJECT_FILE:
-        return str(stage.name)
-    return f"{stage.path_in_repo}:{stage.name}"
+def _name(project: Path, stage: Any) -> str:
+    """As `dvc repro` run in the project names a stage (DVC's `addressing`, which is
+    relative to the process's working directory: ours may be another)."""
+    dvc_file = Path(os.path.relpath(stage.path, project)).as_posix()
+    return str(stage.name) if dvc_file == PROJECT_FILE else f"{dvc_file}:{stage.name}"
 
 
 def _stage(project: Path, stage: Any) -> Stage:
@@ -162,9 +153,12 @@ def _stage(project: Path, stage: Any) -> Stage:
 
     if not getattr(stage, "name", None):
         raise PipelineDefinitionError(f"{stage.path_in_repo}: a command in a .dvc file")
-    name = _name(stage)
+    name = _name(project, stage)
     if stage.frozen:
-        raise PipelineDefinitionError(f"stage {name} is frozen: option B does not skip it")
+        raise PipelineDefinitionError(
+            f"stage {name} is frozen: option B cannot leave a stage unchecked as DVC does "
+            "(unfreeze it, or run option A)"
+        )
     params: list[ParamRef] = []
     deps: list[str] = []
     for dep in stage.deps:

@@ -1,7 +1,8 @@
 """What every flow run does before and after its stages, whichever option runs them.
 
-`PipelineRun.start` finds the project and makes the run's params the workspace's;
-`finish` reads the metrics the pipeline declares, logs them when asked, publishes them
+`PipelineRun.start` finds the project, makes the run's params the workspace's and reads
+the pipeline through DVC (a bad definition fails here, before any stage runs); `finish`
+reads the metrics the pipeline declares, logs them when asked, publishes them
 as the run's artifact and returns the flows' common result. Per-run concerns that are
 not a way of running stages (a commit report, pushing results, experiment tracking)
 belong here, as a step of `start` or `finish`, so that both options get them.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -29,6 +29,7 @@ class RunResult(TypedDict):
 class PipelineRun:
     option: str  # how the artifact names the flow: "option A, dvc repro"
     project: Path
+    pipeline: Pipeline  # read after the params are applied: `foreach`, `${...}` read them
     show_metrics: bool = True
 
     @classmethod
@@ -40,16 +41,10 @@ class PipelineRun:
         params: Mapping[str, Any] | None = None,
         show_metrics: bool = True,
     ) -> PipelineRun:
-        """Resolve the project, then validate and apply the run's params (or fail here)."""
+        """Resolve the project, validate and apply the run's params, read the pipeline."""
         project = workspace.resolve_project(project_dir)
         workspace.apply_params(project, params_file=params_file, overrides=params)
-        return cls(option=option, project=project, show_metrics=show_metrics)
-
-    @cached_property
-    def pipeline(self) -> Pipeline:
-        """The stages `dvc repro` would run, read through DVC once per run (after the
-        params are applied: `foreach` and `${...}` may read them)."""
-        return load_pipeline(self.project)
+        return cls(option, project, load_pipeline(project), show_metrics)
 
     def finish(self, stages: Mapping[str, str]) -> RunResult:
         """Report the run's metrics; return {"stages": ..., "metrics": ...}."""

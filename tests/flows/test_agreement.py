@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.dvc_pipeline import PipelineDefinitionError
 from flows.option_a import pipeline_a
 from flows.option_b import pipeline_b
 from tests.flows.helpers import OUTPUTS, set_param
@@ -81,3 +82,13 @@ def test_both_options_run_the_same_foreach_stages_and_write_the_same_outputs(tmp
         set_param(project, "train.C", 0.05)
     ran = both()
     assert ran["prepare"] == "skipped" and ran["train"] == ran["evaluate"] == "ran"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", [pipeline_a, pipeline_b])
+def test_a_pipeline_dvc_cannot_read_fails_both_options_before_any_stage(project, pipeline):
+    dvc_yaml = project / "dvc.yaml"
+    dvc_yaml.write_text(dvc_yaml.read_text().replace("--params params.yaml", "${nowhere}", 1))
+    with pytest.raises(PipelineDefinitionError, match="nowhere"):
+        pipeline(project_dir=str(project))
+    assert not (project / "data/prepared").exists()  # nothing ran

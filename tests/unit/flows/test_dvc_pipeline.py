@@ -223,11 +223,15 @@ def test_a_tracked_directory_is_refused(tmp_path):
         load_pipeline(project)
 
 
-def test_a_project_that_is_not_a_dvc_repository_root_is_refused(tmp_path):
+def test_a_project_in_a_directory_of_a_dvc_repository_is_read_from_there(tmp_path):
+    """As `dvc repro` run in that directory: its dvc.yaml's stages, named without a path."""
     with pytest.raises(PipelineDefinitionError, match="not found"):
         load_pipeline(tmp_path)
-    project = dvc_project(tmp_path / "p", {"stages": {"s": {"cmd": "x"}}})
-    (project / "inner").mkdir()
-    (project / "inner/dvc.yaml").write_text("stages: {}\n")
-    with pytest.raises(PipelineDefinitionError, match="not the root"):
-        load_pipeline(project / "inner")
+    repository = dvc_project(tmp_path / "repo", {"stages": {"top": {"cmd": "echo top"}}})
+    (repository / "inner").mkdir()
+    (repository / "inner/dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {"s": {"cmd": "cat a > b", "deps": ["a"], "outs": ["b"]}}})
+    )
+    pipeline = load_pipeline(repository / "inner")
+    assert pipeline.order() == ["s"]
+    assert pipeline.stages["s"].deps == ("a",) and pipeline.stages["s"].outs == ("b",)
