@@ -10,8 +10,9 @@ The DVC API used here, pinned by requirements.lock (dvc==3.67.1) and checked aga
 the installed DVC by tests/unit/flows/test_dvc_pipeline.py:
 - `dvc.repo.Repo(path)` as a context manager, `.index.graph` (a networkx
   DiGraph whose edges go from a stage to the stages it depends on), `.stage.load_one`;
-- `dvc.repo.reproduce`: `collect_stages`, `get_active_graph`, `plan_repro` (what
-  `dvc repro` calls to choose and order the stages);
+- `dvc.repo.reproduce`: `get_active_graph`, `plan_repro` (what `dvc repro` calls to
+  order the stages it collected: with no target, those of `dvc.yaml`; the index's own,
+  rather than `collect_stages`, which would read dvc.yaml a second time);
 - a stage's `.cmd` (None for a `.dvc` file; a string or a list), `.name`, `.path`,
   `.path_in_repo`, `.wdir`, `.deps`, `.outs`, `.frozen`, `.always_changed`,
   `.is_callback`;
@@ -85,7 +86,7 @@ def load_pipeline(project_dir: str | Path) -> Pipeline:
     dvc.yaml: the DVC repository's root or a directory in it)."""
     from dvc.exceptions import DvcException, NotDvcRepoError
     from dvc.repo import Repo
-    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+    from dvc.repo.reproduce import get_active_graph, plan_repro
 
     project = Path(project_dir).resolve()
     if not (project / PROJECT_FILE).is_file():
@@ -93,7 +94,10 @@ def load_pipeline(project_dir: str | Path) -> Pipeline:
     try:
         with Repo(str(project)) as repo:
             graph = repo.index.graph
-            targets = collect_stages(repo, [str(project / PROJECT_FILE)])
+            stages = repo.index.stages
+            files = {stage.path for stage in stages}
+            ours = {path for path in files if Path(path).resolve() == project / PROJECT_FILE}
+            targets = [stage for stage in stages if stage.path in ours]
             plan = plan_repro(get_active_graph(graph), targets)
             return _pipeline(project, graph, plan)
     except NotDvcRepoError as exc:
