@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from configparser import ConfigParser
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+from deploy.polling import poll
 
 POLICY_NAME = "mltoy-dvc-bucket"
 
@@ -187,15 +188,20 @@ def wait_until_usable(s3: Any, bucket: str, timeout: float = 60.0) -> None:
     and a key that never works should stop remote-init, not the first flow run."""
     from botocore.exceptions import ClientError
 
-    deadline = time.monotonic() + timeout
-    while True:
+    refused: list[ClientError] = []
+
+    def listed() -> bool | None:
         try:
             s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
-            return
+            return True
         except ClientError as exc:
-            if time.monotonic() > deadline:
-                code = exc.response.get("Error", {}).get("Code")
-                raise RuntimeError(
-                    f"the flow key cannot list bucket {bucket} after {timeout:.0f}s ({code})"
-                ) from exc
-        time.sleep(2)
+            refused.append(exc)
+            return None
+
+    try:
+        poll(listed, timeout, f"the flow key to list bucket {bucket}")
+    except TimeoutError:
+        code = refused[-1].response.get("Error", {}).get("Code")
+        raise RuntimeError(
+            f"the flow key cannot list bucket {bucket} after {timeout:.0f}s ({code})"
+        ) from refused[-1]

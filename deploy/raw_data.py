@@ -9,21 +9,15 @@ it goes into the DVC cache (and, with --push, to the remote), so `dvc repro --pu
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
+from flows.dvc_pipeline import tracked_file
+from flows.fingerprint import md5_file
 from mltoy.data import write_raw
 
 DVC_FILE = Path("data/raw/iris.csv.dvc")
-
-
-def tracked_md5(dvc_file: Path) -> tuple[Path, str]:
-    (out,) = yaml.safe_load(dvc_file.read_text())["outs"]
-    return dvc_file.parent / out["path"], out["md5"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     project = args.project_dir
-    data, expected = tracked_md5(project / DVC_FILE)
+    relpath, expected = tracked_file(project, DVC_FILE)
+    data = project / relpath
     if not data.exists():
         write_raw(data)
-    actual = hashlib.md5(data.read_bytes()).hexdigest()
+    actual = md5_file(data)
     if actual != expected:
         print(
             f"raw-data: error: {data} has md5 {actual}, but {DVC_FILE} tracks {expected}; "

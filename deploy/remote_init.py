@@ -24,7 +24,6 @@ settings volume (/run/mlflow-server), which flow containers never mount.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -44,6 +43,11 @@ from deploy.flow_identity import (
     wait_until_usable,
 )
 from deploy.settings import load_settings
+from mltoy.io import atomic_path, atomic_write_text
+
+# Settings are readable by all; credentials by their owner only (the image's user, whom
+# both remote-init and flow containers run as).
+PUBLIC, SECRET = 0o644, 0o600
 
 
 class RemoteSettings(BaseSettings):
@@ -262,14 +266,6 @@ def _bucket_key(
     return provisioner.ensure(user, bucket or settings.bucket, current)
 
 
-def _write(path: Path, text: str, secret: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600 if secret else 0o644)
-    os.replace(tmp, path)
-
-
 def write_aws_files(settings: RemoteSettings, root: Path, key: FlowKey) -> list[Path]:
     """botocore's config and credentials files under `root`/aws (`key`: a scoped key)."""
     if key.access_key_id == settings.root_key().access_key_id:
@@ -277,14 +273,14 @@ def write_aws_files(settings: RemoteSettings, root: Path, key: FlowKey) -> list[
     aws_config = f"[default]\nregion = {settings.s3_region}\n"
     if settings.s3_endpoint_url:
         aws_config += f"endpoint_url = {settings.s3_endpoint_url}\n"
-    _write(root / "aws/config", aws_config)
-    _write(
+    atomic_write_text(root / "aws/config", aws_config, mode=PUBLIC)
+    atomic_write_text(
         root / "aws/credentials",
         (
             f"[default]\naws_access_key_id = {key.access_key_id}\n"
             f"aws_secret_access_key = {key.secret_access_key}\n"
         ),
-        secret=True,
+        mode=SECRET,
     )
     return [root / "aws/config", root / "aws/credentials"]
 
@@ -305,12 +301,11 @@ def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list
         if not settings.gcs_credentials_file:
             raise ValueError("GCS_CREDENTIALS_FILE is required for a gs:// remote")
         target = root / "gcs/credentials.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(settings.gcs_credentials_file, target)
-        target.chmod(0o600)
+        with atomic_path(target, mode=SECRET) as temporary:
+            shutil.copyfile(settings.gcs_credentials_file, temporary)
         dvc_remote += f"    credentialpath = {target}\n"
         written.append(target)
-    _write(root / "dvc/config", dvc_remote)
+    atomic_write_text(root / "dvc/config", dvc_remote, mode=PUBLIC)
     written.append(root / "dvc/config")
     if settings.mltoy_git_url:
         written += write_git_settings(settings)
@@ -326,13 +321,16 @@ def write_git_settings(settings: RemoteSettings) -> list[Path]:
     credentials = root / "credentials"
     helper = f'!f() {{ test "$1" = get && cat {credentials}; }}; f'
     quoted = '"' + helper.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    _write(
+    atomic_write_text(
         root / "config",
         f'[credential "{url.scheme}://{url.netloc}"]\n    helper = {quoted}\n'
         "[user]\n    name = mltoy flows\n    email = flows@mltoy.invalid\n",
+        mode=PUBLIC,
     )
     password = settings.git_flow_password.get_secret_value()
-    _write(credentials, f"username={settings.git_flow_user}\npassword={password}\n", secret=True)
+    atomic_write_text(
+        credentials, f"username={settings.git_flow_user}\npassword={password}\n", mode=SECRET
+    )
     return [root / "config", credentials]
 
 
@@ -340,11 +338,11 @@ def write_developer_settings(settings: RemoteSettings, key: FlowKey) -> Path:
     """The developer's key, in botocore's format, where only remote-init and
     `make remote-config` read it."""
     path = settings.developer_dir / "aws/credentials"
-    _write(
+    atomic_write_text(
         path,
         f"[default]\naws_access_key_id = {key.access_key_id}\n"
         f"aws_secret_access_key = {key.secret_access_key}\n",
-        secret=True,
+        mode=SECRET,
     )
     return path
 

@@ -7,16 +7,15 @@ and, when asked, in the DVC remote, the same objects and layout `dvc push` uses.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.dvc_output import describe_remote
+from flows.dvc_remote import describe_remote, is_unreachable
 from flows.fingerprint import hash_paths, md5_file
+from mltoy.io import atomic_path
 
 
 class MissingObjectError(RuntimeError):
@@ -58,13 +57,6 @@ class ContentStore:
         self._lock = threading.Lock()  # DVC's objects are not thread-safe
         self._corrupt: set[str] = set()  # remote objects whose bytes do not match their md5
 
-    @property
-    def remote_label(self) -> str:
-        config = self._repo.config
-        name = config["core"].get("remote", "")
-        remote = config["remote"].get(name, {})
-        return describe_remote(name, remote.get("url", ""), remote.get("endpointurl", ""))
-
     @contextmanager
     def _remote_errors(self) -> Iterator[None]:
         """Any failure but "no such object" becomes a RemoteUnavailableError naming it."""
@@ -73,11 +65,10 @@ class ContentStore:
         except FileNotFoundError:
             raise
         except Exception as exc:
-            unreachable = "connect" in f"{type(exc).__name__} {exc}".lower()
-            what = "is unreachable" if unreachable else "failed"
-            raise RemoteUnavailableError(
-                f"remote {self.remote_label} {what}: {type(exc).__name__}: {exc}"
-            ) from exc
+            error = f"{type(exc).__name__}: {exc}"
+            what = "is unreachable" if is_unreachable(error) else "failed"
+            remote = describe_remote(self._repo.config)
+            raise RemoteUnavailableError(f"remote {remote} {what}: {error}") from exc
 
     def _remote_has(self, oid: str) -> bool:
         # Not odb.exists(): fsspec's exists() answers False when it cannot even ask.
@@ -125,16 +116,9 @@ class ContentStore:
             if target.is_file() and (missing_only or md5_file(target) == oid):
                 continue
             source = self._fetch(relpath, oid)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            os.close(fd)
-            try:
-                shutil.copyfile(source, tmp)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            # Not the cache's mode: DVC's objects are read-only, a workspace file is not.
+            with atomic_path(target, mode=0o644) as temporary:
+                shutil.copyfile(source, temporary)
             written.append(relpath)
         return written
 

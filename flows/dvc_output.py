@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from flows.dvc_remote import is_unreachable
+from mltoy.errors import EXIT_BAD_INPUT
+
 RAN = "ran"
 SKIPPED = "skipped"
 RESTORED = "restored"  # skipped, outputs restored from DVC's run cache
@@ -27,21 +30,20 @@ def stage_outcomes(lines: Iterable[str]) -> dict[str, str]:
     return outcomes
 
 
-# How DVC (via botocore, gcsfs, aiohttp) reports a remote it cannot reach.
-_UNREACHABLE = re.compile(
-    r"Could not connect to the endpoint URL|failed to connect to|Connection refused"
-    r"|Name or service not known|Temporary failure in name resolution|Connect timeout"
-    r"|Read timeout on endpoint URL|Cannot connect to host",
-    re.IGNORECASE,
-)
-
-
 def remote_unreachable(lines: Iterable[str]) -> bool:
     """True when DVC's errors say the remote could not be reached (not a bad stage)."""
-    return any(line.startswith("ERROR") and _UNREACHABLE.search(line) for line in lines)
+    return any(line.startswith("ERROR") and is_unreachable(line) for line in lines)
 
 
-def describe_remote(name: str, url: str = "", endpoint: str = "") -> str:
-    """How failures name a remote: 'storage' (s3://mltoy/dvc at http://s3:9000)."""
-    where = " at ".join(part for part in (url, endpoint) if part)
-    return f"'{name}' ({where})" if where else f"'{name}'"
+# How `dvc repro` reports a stage whose command failed, on its first ERROR line:
+#   ERROR: failed to reproduce 'train': failed to run: python -m mltoy.cli train ..., exited with 2
+# (DVC's ReproductionError with dvc.stage.exceptions.StageCmdFailedError as its cause).
+# A command that exits EXIT_BAD_INPUT refused its params or data, as mltoy does: another
+# attempt would fail the same way. tests/unit/flows/test_dvc_output.py runs `dvc repro`
+# to check that the installed DVC still words it so.
+_BAD_INPUT = re.compile(rf"^ERROR: .*failed to run: .*, exited with {EXIT_BAD_INPUT}$")
+
+
+def failed_on_bad_input(error_line: str) -> bool:
+    """True when DVC's error line says a stage command exited with EXIT_BAD_INPUT."""
+    return bool(_BAD_INPUT.match(error_line.rstrip()))

@@ -1,7 +1,7 @@
 """Content fingerprints of stage inputs: what option B's cache keys are made of.
 
-Hashes are MD5 of file bytes, the same as DVC 3 uses, so an object stored by option B
-has the name DVC would give it.
+Files are hashed by DVC's own function (MD5 of the bytes in DVC 3), so an object stored
+by option B has the name DVC would give it; params are read by DVC's own reader.
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from flows.dvc_graph import ParamRef, Stage
-
-_CHUNK = 1 << 20
+from flows.dvc_pipeline import ParamRef, Stage
 
 
 class MissingInputError(FileNotFoundError):
@@ -24,11 +20,10 @@ class MissingInputError(FileNotFoundError):
 
 
 def md5_file(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The MD5 DVC gives a file: the name of its object in DVC's cache and remote."""
+    from dvc_data.hashfile.hash import file_md5
+
+    return file_md5(str(path))
 
 
 def hash_path(project_dir: Path, relpath: str) -> dict[str, str]:
@@ -53,18 +48,19 @@ def hash_paths(project_dir: Path, relpaths: Iterable[str]) -> dict[str, str]:
 
 
 def param_values(project_dir: Path, refs: Iterable[ParamRef]) -> dict[str, Any]:
-    """The values of the tracked params, keyed 'file:key'; a missing key is an error."""
-    documents: dict[str, Any] = {}
+    """The values of the tracked params, keyed 'file:key', read as DVC reads them (YAML,
+    JSON, TOML or Python, dotted keys); a missing key is an error, as in `dvc repro`."""
+    from dvc.dependency.param import read_param_file
+    from dvc.fs import localfs
+
     values: dict[str, Any] = {}
     for ref in refs:
-        if ref.file not in documents:
-            documents[ref.file] = yaml.safe_load((project_dir / ref.file).read_text()) or {}
-        value = documents[ref.file]
-        for part in ref.key.split(".") if ref.key else []:
-            if not isinstance(value, Mapping) or part not in value:
-                raise KeyError(f"{ref.file}: tracked parameter '{ref.key}' is missing")
-            value = value[part]
-        values[f"{ref.file}:{ref.key or '*'}"] = value
+        path = str(project_dir / ref.file)
+        found = read_param_file(localfs, path, list(ref.keys) or None, flatten=True)
+        missing = sorted(set(ref.keys) - found.keys())
+        if missing:
+            raise KeyError(f"{ref.file}: tracked parameter(s) {', '.join(missing)} missing")
+        values.update({f"{ref.file}:{key}": value for key, value in found.items()})
     return values
 
 

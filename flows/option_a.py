@@ -6,7 +6,6 @@ logs, retries, schedules and the UI around it.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,20 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.runtime import task_run
 
-from flows import gitops, workspace
-from flows.dvc_graph import load_pipeline
 from flows.dvc_lock import forget_unrestorable_outputs
-from flows.dvc_output import SKIPPED, describe_remote, remote_unreachable, stage_outcomes
-from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.dvc_output import SKIPPED, failed_on_bad_input, remote_unreachable, stage_outcomes
+from flows.dvc_remote import project_remote
+from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
-from flows.tracking_hook import track, track_failure
+from flows.tracking_hook import track_failure
 
 
 class DvcCommandError(RuntimeError):
     """A DVC command exited non-zero; the message carries its last error line.
 
-    `bad_input`: a stage rejected its params or data (mltoy exits 2), so a retry is futile.
+    `bad_input`: a stage rejected its params or data (its command exited EXIT_BAD_INPUT,
+    as DVC reports it: see flows.dvc_output.failed_on_bad_input), so a retry is futile.
     """
 
     def __init__(self, message: str, bad_input: bool = False) -> None:
@@ -41,25 +40,7 @@ def _dvc(project: Path, *args: str) -> tuple[int, list[str]]:
     return stream([sys.executable, "-m", "dvc", *args], project, logger.info)
 
 
-def _quiet_dvc(project: Path, *args: str) -> str:
-    """A DVC query's one-line answer, '' when it has none (not logged: no output to show)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=project, capture_output=True, text=True
-    )
-    return result.stdout.strip() if result.returncode == 0 else ""
-
-
-def _remote_label(project: Path) -> str:
-    """'storage' (s3://mltoy/dvc at http://s3:9000): the default remote, as DVC sees it."""
-    name = _quiet_dvc(project, "remote", "default")
-    if not name:
-        return "the DVC remote"
-    url = _quiet_dvc(project, "config", f"remote.{name}.url")
-    endpoint = _quiet_dvc(project, "config", f"remote.{name}.endpointurl")
-    return describe_remote(name, url, endpoint)
-
-
-def _failure(
+def command_error(
     command: str, code: int, lines: list[str], project: Path | None = None
 ) -> DvcCommandError:
     """Name DVC's error and, before it, the failing stage's own last words; when the
@@ -69,7 +50,7 @@ def _failure(
     if project is not None and remote_unreachable(output):
         error = next(line for line in reversed(output) if line.startswith("ERROR"))
         return DvcCommandError(
-            f"dvc {command} {status}: remote {_remote_label(project)} is unreachable: {error}"
+            f"dvc {command} {status}: remote {project_remote(project)} is unreachable: {error}"
         )
     errors = [i for i, line in enumerate(output) if line.startswith("ERROR")]
     if not errors:
@@ -78,7 +59,7 @@ def _failure(
     first = errors[0]
     cause = output[first - 1] if first > 0 and not output[first - 1].startswith(">") else ""
     reason = f"{cause} ({output[first]})" if cause else output[first]
-    bad_input = output[first].rstrip().endswith("exited with 2")
+    bad_input = failed_on_bad_input(output[first])
     return DvcCommandError(f"dvc {command} {status}: {reason}", bad_input=bad_input)
 
 
@@ -104,7 +85,7 @@ def _forget_unrestorable_outputs(project: Path) -> None:
     retry_condition_fn=retry_unless_bad_input,
 )
 def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> dict[str, str]:
-    """Run `dvc repro`, streaming its output; return what happened to each stage."""
+    """Run `dvc repro`, streaming its output; return what it says it did to which stage."""
     logger = get_run_logger()
     project = Path(project_dir)
     logger.info("cwd: %s", project)
@@ -116,7 +97,7 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
     if code != 0:
         # DVC deletes a stage's outputs before running it: put back the last good ones
         # (those dvc.lock records) so a failed run leaves the workspace as it was.
-        failure = _failure("repro", code, lines, project)
+        failure = command_error("repro", code, lines, project)
         checkout_code, checkout_lines = _dvc(project, "checkout", "--force", "dvc.yaml")
         if checkout_code != 0:
             errors = [line for line in checkout_lines if line.startswith("ERROR")] or [
@@ -129,13 +110,7 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
                 bad_input=failure.bad_input,
             ) from failure
         raise failure
-    # DVC names the stages it runs; the others it skipped (with --pull, after restoring
-    # their outputs, it may just say "Data and pipelines are up to date.").
-    reported = stage_outcomes(lines)
-    outcomes = {name: reported.get(name, SKIPPED) for name in load_pipeline(project).order()}
-    for stage, outcome in outcomes.items():
-        logger.info("stage %s: %s", stage, outcome)
-    return outcomes
+    return stage_outcomes(lines)
 
 
 @task(name="dvc push", retries=len(BACKOFF), retry_delay_seconds=BACKOFF)
@@ -146,7 +121,7 @@ def dvc_push(project_dir: str) -> None:
     # DVC logs a failed run-cache upload as ERROR yet exits 0: that is a failed push too
     # (the entry is not in the remote), and another attempt sends what is missing.
     if code != 0 or any(line.startswith("ERROR") for line in lines):
-        raise _failure("push", code, lines, project)
+        raise command_error("push", code, lines, project)
 
 
 @flow(
@@ -165,28 +140,22 @@ def pipeline_a(
     push: bool = False,
     commit: str | None = None,
     publish_results: bool = False,
-) -> dict[str, Any]:
+) -> RunResult:
     """Reproduce the DVC pipeline; return {"stages": {stage: outcome}, "metrics": {...}}.
 
     `commit`: the commit to run (the deployment's pull steps clone it; empty: the tip of
     main). `publish_results`: push the results commit to refs/heads/runs/<short-sha>.
     """
-    project = workspace.resolve_project(project_dir)
-    # The whole run holds the project directory: its params, outputs, metrics and
-    # results commit belong together.
-    with workspace.exclusive(project):
-        source = gitops.start(project, commit)
-        workspace.apply_params(project, params_file=params_file, overrides=params)
-        outcomes = dvc_repro(str(project), fail_once=fail_once, pull=pull)
+    with PipelineRun.start(
+        "option A, dvc repro", project_dir, params_file, params, show_metrics, commit
+    ) as run:
+        reported = dvc_repro(str(run.project), fail_once=fail_once, pull=pull)
+        # DVC names the stages it runs; the others it skipped (with --pull, after restoring
+        # their outputs, it may just say "Data and pipelines are up to date.").
+        outcomes = {name: reported.get(name, SKIPPED) for name in run.pipeline.order()}
+        logger = get_run_logger()
+        for stage, outcome in outcomes.items():
+            logger.info("stage %s: %s", stage, outcome)
         if push:
-            dvc_push(str(project))
-        metrics = read_metrics(project)
-        if show_metrics:
-            metrics_summary(metrics)
-        publish_metrics(metrics, option="option A, dvc repro")
-        gitops.finish(project, source, "option A, dvc repro", outcomes, metrics, publish_results)
-        result: dict[str, Any] = {"stages": outcomes, "metrics": metrics}
-        tracking = track(project, "option A, dvc repro", outcomes, metrics, source, publish_results)
-        if tracking is not None:
-            result["tracking"] = tracking
-    return result
+            dvc_push(str(run.project))
+        return run.finish(outcomes, publish_results)

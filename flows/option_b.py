@@ -21,15 +21,14 @@ from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileS
 from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
-from flows import gitops, workspace
 from flows.content_store import ContentStore, MissingObjectError
-from flows.dvc_graph import Pipeline, Stage, load_pipeline
 from flows.dvc_output import RAN, SKIPPED
+from flows.dvc_pipeline import Pipeline, Stage
 from flows.fingerprint import hash_paths, param_values, stage_key
-from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.stage_exec import StageCommandError, outputs_set_aside, run_command
-from flows.tracking_hook import track, track_failure
+from flows.tracking_hook import track_failure
 
 
 def result_storage(url: str) -> WritableFileSystem:
@@ -57,13 +56,15 @@ def _merged(upstream_outs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     return {path: oid for outs in upstream_outs.values() for path, oid in outs.items()}
 
 
-def stage_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+def stage_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
     """Content of external deps + upstream outputs + tracked params + command.
 
     The store's identity is part of the key: a result is only reusable where the
     objects it names can be restored from.
     """
     stage: Stage = parameters["stage"]
+    if stage.always_changed:
+        return None  # no key, no cache: the stage runs every time, as in `dvc repro`
     project = Path(parameters["project_dir"])
     store = content_store(parameters["project_dir"], parameters["use_remote"])
     return stage_key(
@@ -102,7 +103,8 @@ def run_stage(
     if fail_once and task_run.run_count <= 1:
         raise RuntimeError("fail_once: failing the first attempt on purpose to show a retry")
     logger.info("running stage %s: %s", stage.name, stage.cmd)
-    with outputs_set_aside(project, stage.outs):
+    # Persisted outputs stay in place for the stage to update, as DVC leaves them.
+    with outputs_set_aside(project, tuple(o for o in stage.outs if o not in stage.persist)):
         run_command(stage, project)
         missing = [out for out in stage.outs if not (project / out).exists()]
         if missing:
@@ -147,7 +149,7 @@ def pipeline_b(
     results_url: str | None = None,
     commit: str | None = None,
     publish_results: bool = False,
-) -> dict[str, Any]:
+) -> RunResult:
     """Run the dvc.yaml stages as Prefect tasks; same return shape as option A.
 
     `use_remote`: stage outputs also go to (and come from) the DVC remote.
@@ -156,47 +158,26 @@ def pipeline_b(
     share no disk share the cache through these two.
     `commit`, `publish_results`: as for option A (dvc.lock is written with `dvc commit`).
     """
-    project = workspace.resolve_project(project_dir)
-    # The whole run holds the project directory: its params, outputs, metrics and
-    # results commit belong together.
-    with workspace.exclusive(project):
-        source = gitops.start(project, commit)
-        workspace.apply_params(project, params_file=params_file, overrides=params)
-        pipeline = load_pipeline(project)
+    logger = get_run_logger()
+    with PipelineRun.start(
+        "option B, Prefect stage DAG", project_dir, params_file, params, show_metrics, commit
+    ) as run:
+        project, pipeline = run.project, run.pipeline
         options: dict[str, Any] = {}
         if results_url:
             options["result_storage"] = result_storage(results_url)
         stage_task = run_stage.with_options(**options)
-        sources = pipeline.tracked_sources(project)
+        sources = dict(pipeline.tracked_sources)
         pulled = pull_tracked_data(str(project), sources, use_remote)
         if pulled:
-            get_run_logger().info("pulled DVC-tracked data: %s", ", ".join(pulled))
+            logger.info("pulled DVC-tracked data: %s", ", ".join(pulled))
         run_graph = partial(
             _run_graph, stage_task, pipeline, project, use_remote, fail_once, refresh
         )
         outcomes = _run_stages(run_graph, pipeline)
         if use_remote:
             push_tracked_data(str(project), sources, use_remote)
-        metrics = read_metrics(project)
-        if show_metrics:
-            metrics_summary(metrics)
-        publish_metrics(metrics, option="option B, Prefect stage DAG")
-        gitops.finish(
-            project,
-            source,
-            "option B, Prefect stage DAG",
-            outcomes,
-            metrics,
-            publish_results,
-            lock_written=False,
-        )
-        result: dict[str, Any] = {"stages": outcomes, "metrics": metrics}
-        tracking = track(
-            project, "option B, Prefect stage DAG", outcomes, metrics, source, publish_results
-        )
-        if tracking is not None:
-            result["tracking"] = tracking
-    return result
+        return run.finish(outcomes, publish_results, lock_written=False)
 
 
 def _run_stages(

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from flows.dvc_graph import load_pipeline
-
 ARTIFACT_KEY = "mltoy-metrics"
 
 
-def read_metrics(project_dir: Path) -> dict[str, Any]:
-    """All metrics files named in dvc.yaml, merged (a key clash is an error)."""
+def read_metrics(project_dir: Path, files: Iterable[str]) -> dict[str, Any]:
+    """The pipeline's metrics files (JSON), merged (a key clash is an error)."""
     merged: dict[str, Any] = {}
-    for relpath in load_pipeline(project_dir).metrics_files:
+    for relpath in files:
         values = json.loads((project_dir / relpath).read_text())
         clash = merged.keys() & values.keys()
         if clash:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,28 +10,60 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
-from flows.dvc_graph import Stage
+from flows.dvc_pipeline import Stage
 from flows.shell import stream
 from mltoy import cli as mltoy_cli
+from mltoy.errors import EXIT_BAD_INPUT
 
-_MLTOY_CLI = ("-m", "mltoy.cli")
+# Words a shell passes on unchanged: no quotes, variables, globs, operators, redirections.
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:=,+@%-]+")
+# The interpreter by bare name: the shell would find it first on PATH, which
+# flows.shell.venv_env makes this interpreter's directory, so it is the same program.
+_PYTHON = re.compile(r"python(3(\.\d+)?)?")
 
 
 class StageCommandError(RuntimeError):
-    """A stage's command failed or did not write the outputs dvc.yaml declares."""
+    """A stage's command failed or did not write the outputs dvc.yaml declares.
+
+    `bad_input`: the command exited EXIT_BAD_INPUT, as option A reads it too.
+    """
+
+    def __init__(self, message: str, bad_input: bool = False) -> None:
+        super().__init__(message)
+        self.bad_input = bad_input
+
+
+def mltoy_arguments(cmd: str) -> list[str] | None:
+    """The arguments of `cmd` if a shell would run exactly `python -m mltoy.cli ARGS` in
+    this environment, else None.
+
+    The contract for running a stage in-process: its command is `python` (or `python3`,
+    `python3.11`: a bare name) `-m mltoy.cli` then arguments, all plain words separated by
+    spaces. Then the shell would start this very interpreter with these very words, and
+    `mltoy.cli.run` in this process does the same without a new interpreter. Anything
+    else (a path to another interpreter, quotes, `$VAR`, globs, `&&`, `>`, a command
+    list) runs in a shell, as `dvc repro` runs it.
+    """
+    words = cmd.split()
+    if not all(_PLAIN_WORD.fullmatch(word) for word in words):
+        return None
+    if len(words) > 3 and _PYTHON.fullmatch(words[0]) and words[1:3] == ["-m", "mltoy.cli"]:
+        return words[3:]
+    return None
 
 
 def run_command(stage: Stage, project: Path) -> None:
     """mltoy stages run in-process (no new interpreter); anything else in a shell."""
-    argv = shlex.split(stage.cmd)
     cwd = project / stage.wdir
-    if len(argv) > 3 and Path(argv[0]).name.startswith("python") and tuple(argv[1:3]) == _MLTOY_CLI:
-        mltoy_cli.run(argv[3:], cwd=cwd)
+    arguments = mltoy_arguments(stage.cmd)
+    if arguments is not None:
+        mltoy_cli.run(arguments, cwd=cwd)
         return
     code, lines = stream(stage.cmd, cwd, get_run_logger().info)
     if code != 0:
         raise StageCommandError(
-            f"stage {stage.name}: command exited with {code}: {lines[-1] if lines else ''}"
+            f"stage {stage.name}: command exited with {code}: {lines[-1] if lines else ''}",
+            bad_input=code == EXIT_BAD_INPUT,
         )
 
 

@@ -55,8 +55,8 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact  # 
 from prefect.runtime import deployment, flow_run  # noqa: E402
 
 from flows import registry  # noqa: E402
-from flows.dvc_graph import load_pipeline  # noqa: E402
 from flows.dvc_output import RAN  # noqa: E402
+from flows.dvc_pipeline import load_pipeline  # noqa: E402
 from flows.fingerprint import md5_file  # noqa: E402
 from flows.git_workspace import Commit, head  # noqa: E402
 from mltoy.data import FEATURES, read_dataset  # noqa: E402
@@ -130,7 +130,7 @@ def lineage_tags(
     }
     tags.update({f"mltoy.stage.{name}": outcome for name, outcome in stages.items()})
     pipeline = load_pipeline(project)
-    md5s = dict(pipeline.tracked_sources(project))
+    md5s = dict(pipeline.tracked_sources)
     for name in pipeline.order():
         for out in pipeline.stages[name].outs:
             if (project / out).is_file():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 from prefect import get_run_logger
 
+from mltoy.io import atomic_write_text
 from mltoy.params import parse_params
 
 PARAMS_FILE = "params.yaml"
@@ -100,9 +100,6 @@ def apply_params(
     current = yaml.safe_load(target.read_text()) if target.is_file() else None
     if current == merged:
         return False
-    fd, tmp = tempfile.mkstemp(dir=project, prefix=".params.", suffix=".yaml")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, target)
+    atomic_write_text(target, text)
     get_run_logger().info("params.yaml updated for this run from %s", params_file or "overrides")
     return True

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mltoy.data import write_raw
-from mltoy.errors import MltoyInputError
+from mltoy.errors import EXIT_BAD_INPUT, MltoyInputError
 from mltoy.evaluate import stage_evaluate
 from mltoy.params import load_params
 from mltoy.prepare import stage_prepare
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(sys.argv[1:] if argv is None else argv)
     except MltoyInputError as error:
         print(f"mltoy: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     return 0
 
 

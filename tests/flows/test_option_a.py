@@ -73,8 +73,12 @@ def test_bad_raw_data_fails_clearly_and_restores_previous_outputs(project):
     before = snapshot(project)
     raw = project / "data/raw/iris.csv"
     raw.write_text(raw.read_text().replace("5.1", "five", 1))
+    state = pipeline_a(project_dir=str(project), return_state=True)
     with pytest.raises(DvcCommandError, match=r"sepal_length.*five"):
-        pipeline_a(project_dir=str(project))
+        state.result()
+    runs = task_runs(state.state_details.flow_run_id)
+    (repro,) = [run for run in runs if run.name.startswith("dvc repro")]
+    assert repro.run_count == 1  # bad input (the stage exited 2, DVC said so): no retry
     assert snapshot(project) == before
     assert "five" in raw.read_text()  # the user's (bad) data is left for them to fix
 

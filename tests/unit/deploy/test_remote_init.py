@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import configparser
 import itertools
+import os
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -192,6 +196,75 @@ def test_a_key_that_cannot_use_the_bucket_stops_remote_init(s3_env, store: Store
     s3 = store.client("s3", "AKIANOSUCHKEY0000000", "nope")
     with pytest.raises(RuntimeError, match="cannot list bucket"):
         wait_until_usable(s3, RemoteSettings().bucket, timeout=0)
+
+
+_watch: list[tuple[Path, bytes, list[str]]] = []  # (directory, canary, what was seen)
+_watcher: list[int] = []  # the thread that watches (others, e.g. moto's, are left alone)
+_hooked = False
+
+
+def _look_for_exposed_canary(event: str, args: tuple) -> None:
+    """Before each file operation: is any file holding the canary readable by others?"""
+    if event not in ("open", "os.chmod", "os.rename") or not _watch:
+        return
+    if _watcher != [threading.get_ident()]:
+        return
+    directory, canary, seen = _watch[-1]
+    _watch.pop()  # reading the files below raises "open" events too
+    try:
+        for path in directory.rglob("*"):
+            mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0
+            if mode & 0o077 and canary in path.read_bytes():
+                seen.append(f"{event} {args[0]}: {path} is {oct(mode)}")
+    finally:
+        _watch.append((directory, canary, seen))
+
+
+@contextmanager
+def exposures_of(canary: bytes, directory: Path) -> Iterator[list[str]]:
+    """Watch every file operation in this process while the block runs (umask 022)."""
+    global _hooked
+    if not _hooked:
+        sys.addaudithook(_look_for_exposed_canary)  # cannot be removed: idles when unwatched
+        _hooked = True
+    seen: list[str] = []
+    previous = os.umask(0o022)
+    _watcher[:] = [threading.get_ident()]
+    _watch.append((directory, canary, seen))
+    try:
+        yield seen
+    finally:
+        _watch.clear()
+        _watcher.clear()
+        os.umask(previous)
+
+
+def test_credentials_are_never_readable_by_others_not_even_while_written(s3_env):
+    """The key goes into a file that is 0600 before its first byte (not chmod'ed after)."""
+    canary = "canary-secret-4d1f6a"
+    root = Path(s3_env["SETTINGS_DIR"])
+    root.mkdir(parents=True)
+    with exposures_of(canary.encode(), root) as seen:
+        write_settings(RemoteSettings(), FlowKey("AKIAFLOWKEY000000000", canary))
+    assert canary in (root / "aws/credentials").read_text()  # the watch could see it
+    assert seen == []
+    assert stat.S_IMODE((root / "aws/credentials").stat().st_mode) == 0o600
+
+
+def test_gcs_key_is_never_readable_by_others_not_even_while_copied(monkeypatch, tmp_path):
+    canary = '{"private_key": "canary-gcs-key-93be"}'
+    key = tmp_path / "key.json"
+    key.write_text(canary)
+    monkeypatch.setenv("DVC_REMOTE_URL", "gs://my-bucket/dvc")
+    monkeypatch.setenv("GCS_CREDENTIALS_FILE", str(key))
+    monkeypatch.setenv("SETTINGS_DIR", str(tmp_path / "settings"))
+    (tmp_path / "settings").mkdir()
+    with exposures_of(canary.encode(), tmp_path / "settings") as seen:
+        write_settings(RemoteSettings())
+    written = tmp_path / "settings/gcs/credentials.json"
+    assert written.read_text() == canary
+    assert seen == []
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
 
 
 def test_write_settings_refuses_the_root_key(s3_env):

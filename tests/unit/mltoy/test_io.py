@@ -1,3 +1,5 @@
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,20 @@ def test_temporary_is_a_sibling_so_the_rename_is_atomic(tmp_path: Path) -> None:
         temporary.write_text("new")
         assert not target.exists()
     assert target.read_text() == "new"
+
+
+def test_a_given_mode_holds_before_the_first_byte_is_written(tmp_path: Path) -> None:
+    """A secret's temporary file is never readable by others, even for a moment."""
+    target = tmp_path / "credentials"
+    previous = os.umask(0o022)
+    try:
+        with atomic_path(target, mode=0o600) as temporary:
+            assert stat.S_IMODE(temporary.stat().st_mode) == 0o600
+            temporary.write_text("secret")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        os.umask(0o077)
+        atomic_write_text(target, "public", mode=0o644)  # the mode wins over the umask
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert target.read_text() == "public"
