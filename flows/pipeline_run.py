@@ -36,8 +36,6 @@ class PipelineRun:
     option: str  # how the artifact names the flow: "option A, dvc repro"
     project: Path
     pipeline: Pipeline  # read after the params are applied: `foreach`, `${...}` read them
-    show_metrics: bool = True
-
     source: Commit | None = None  # what the run runs (None outside a Git work tree)
     show_metrics: bool = True
 
@@ -60,7 +58,9 @@ class PipelineRun:
         with workspace.exclusive(project):
             source = gitops.start(project, commit)
             workspace.apply_params(project, params_file=params_file, overrides=params)
-            yield cls(option, project, load_pipeline(project), source, show_metrics)
+            yield cls(
+                option, project, load_pipeline(project), source=source, show_metrics=show_metrics
+            )
 
     def finish(
         self,
