@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.states import Scheduled
 
-from tests.e2e.stack import Stack, poll
+from tests.e2e.stack import Stack, poll, stage_outcomes
 
 OPTIONS = ("a", "b")
 STAGES = ("prepare", "train", "evaluate")
@@ -30,17 +30,6 @@ STAGES = ("prepare", "train", "evaluate")
 
 def bucket_keys(stack: Stack, prefix: str) -> list[str]:
     return [key for key in stack.bucket() if key.startswith(prefix)]
-
-
-def stage_outcomes(logs: list[str]) -> dict[str, str]:
-    """Both flows log 'stage NAME: OUTCOME' once per stage."""
-    outcomes = {}
-    for message in logs:
-        for stage in STAGES:
-            prefix = f"stage {stage}: "
-            if message.startswith(prefix) and message[len(prefix) :].isalpha():
-                outcomes[stage] = message[len(prefix) :]
-    return outcomes
 
 
 def test_deployments_are_registered_with_their_schedules(stack: Stack):
