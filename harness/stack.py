@@ -63,7 +63,7 @@ def sound(key):
 print(json.dumps({key: sound(key) for key in keys()}))
 """
 # Both flows log (and `flows.cli` prints) one 'stage NAME: OUTCOME' line per stage.
-STAGE_LINE = re.compile(r"stage (?P<stage>[\w-]+): (?P<outcome>[a-z]+)")
+STAGE_LINE = re.compile(r"stage (?P<stage>[^:\s]+): (?P<outcome>[a-z]+)")  # foreach: train@1
 
 
 def free_port() -> int:
