@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.procs import REPO_ROOT, log
+from bench.procs import log
+from harness import REPO_ROOT
 
 SECTIONS = ("local", "data", "image", "stack")
 PARTS = {"stack": ("coldstart", "latency", "scale")}  # the stack section's result files
@@ -77,89 +78,74 @@ def _save(out: Path, name: str, result: Any) -> None:
     (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = plan(args.smoke, args.repeats)
-    out = args.out or (REPO_ROOT / "bench" / "out" / ("smoke" if args.smoke else "full"))
-    out.mkdir(parents=True, exist_ok=True)
-    sections = args.only.split(",") if args.only else list(SECTIONS)
-    unknown = set(sections) - set(SECTIONS)
-    if unknown:
-        raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")
+def run(settings: dict[str, Any], sections: list[str], out: Path, keep_workdir: bool) -> list[str]:
+    """Measure `sections`, each result saved as soon as it exists; the failed ones."""
+    from bench.machine import describe
+    from bench.stack import PROJECT, TAG
+
     for line in settings["left_out"]:
         log(f"SMOKE: left out: {line}")
-    for name in SECTIONS:
-        if name not in sections:
-            log(f"section {name}: not run (--only); its previous JSON, if any, is reported")
-
-    from bench.machine import describe
-
-    _save(out, "machine", describe())
-    _save(out, "plan", {**settings, "sections": sections})
+    for name in (name for name in SECTIONS if name not in sections):
+        log(f"section {name}: not run (--only); its previous JSON, if any, is reported")
+    _save(out, "machine", describe(PROJECT))
+    _save(
+        out, "plan", {**settings, "sections": sections, "stack_project": PROJECT, "image_tag": TAG}
+    )
     failed = []
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="mltoy-bench-"))
+    prepared: dict[str, Any] = {}
     try:
-        prepared: dict[str, Any] | None = None
-        for name in SECTIONS:
-            if name not in sections:
-                continue
+        for name in (name for name in SECTIONS if name in sections):
             section_start = time.monotonic()
             log(f"section {name}: start")
+            # No stale result of an earlier run may stand in for this one.
+            for stale in (name, *PARTS.get(name, ())):
+                (out / f"{stale}.json").unlink(missing_ok=True)
+                (out / f"{stale}-error.json").unlink(missing_ok=True)
             try:
-                if name in ("image", "stack") and prepared is None:
-                    from bench.stack import prepare_images
+                if name in ("image", "stack") and not prepared:
+                    from bench.stack import prepare
 
-                    prepared = prepare_images(workdir)
+                    prepared = prepare(workdir)
                     log(f"images ready in {prepared['prepare_s']:.0f}s: {prepared}")
-                _run_section(name, settings, workdir / name, out, prepared)
+                (workdir / name).mkdir()
+                _measure(name, settings, workdir / name, out, prepared)
             except Exception as exc:
                 traceback.print_exc()
                 failed.append(name)
                 _save(out, f"{name}-error", {"error": f"{type(exc).__name__}: {exc}"})
             log(f"section {name}: done in {time.monotonic() - section_start:.0f}s")
     finally:
-        if args.keep_workdir:
+        if keep_workdir:
             log(f"work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     _save(out, "timing", {"total_s": time.monotonic() - started, "failed": failed})
-    _render(out, args.smoke)
-    if failed:
-        log(f"FAILED sections: {', '.join(failed)}")
-    return 1 if failed else 0
+    return failed
 
 
-def _run_section(
-    name: str, settings: dict[str, Any], workdir: Path, out: Path, prepared: dict[str, Any] | None
+def _measure(
+    name: str, settings: dict[str, Any], workdir: Path, out: Path, prepared: dict[str, Any]
 ) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    # No stale result of an earlier run may stand in for this one.
-    for stale in (name, *PARTS.get(name, ())):
-        (out / f"{stale}.json").unlink(missing_ok=True)
-        (out / f"{stale}-error.json").unlink(missing_ok=True)
     if name == "local":
         from bench import local
 
-        _save(out, "local", local.run_section(workdir, settings["local_repeats"]))
+        _save(out, name, local.run_section(workdir, settings["local_repeats"]))
     elif name == "data":
         from bench import data_scale
 
-        _save(
-            out,
-            "data",
-            data_scale.run_section(workdir, settings["data_sizes"], settings["data_repeats"]),
-        )
+        sizes, repeats = settings["data_sizes"], settings["data_repeats"]
+        _save(out, name, data_scale.run_section(workdir, sizes, repeats))
     elif name == "image":
         from bench import image
 
-        assert prepared is not None
-        _save(out, "image", image.run_section(prepared, workdir, settings["image_repeats"]))
-    elif name == "stack":
+        _save(out, name, image.run_section(prepared, workdir, settings["image_repeats"]))
+    else:
         from bench import containers
-        from bench.stack import Stack
+        from bench.stack import BenchStack
 
-        assert prepared is not None
-        stack = Stack(prepared, workdir)
+        stack = BenchStack.new(prepared, workdir)
         try:
             failed = containers.run_sections(stack, settings, lambda p, r: _save(out, p, r))
             if failed:
@@ -171,15 +157,6 @@ def _run_section(
         finally:
             log("stack: down -v")
             stack.down()
-
-
-def _render(out: Path, smoke: bool) -> None:
-    if smoke:
-        markdown, png = out / "benchmarks.md", out / "benchmarks.png"
-    else:
-        markdown, png = REPO_ROOT / "docs" / "benchmarks.md", REPO_ROOT / "docs" / "benchmarks.png"
-    report.write(out, markdown, png)
-    log(f"report: {markdown} (+ {png.name})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,11 +174,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="re-render from the JSON")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp workspaces")
     args = parser.parse_args(argv)
-    if args.report_only:
-        out = args.out or (REPO_ROOT / "bench" / "out" / ("smoke" if args.smoke else "full"))
-        _render(out, args.smoke)
-        return 0
-    return run(args)
+    out = args.out or (REPO_ROOT / "bench" / "out" / ("smoke" if args.smoke else "full"))
+    sections = args.only.split(",") if args.only else list(SECTIONS)
+    if unknown := set(sections) - set(SECTIONS):
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    failed = []
+    if not args.report_only:
+        out.mkdir(parents=True, exist_ok=True)
+        failed = run(plan(args.smoke, args.repeats), sections, out, args.keep_workdir)
+    # A smoke run never writes over docs/.
+    docs = out if args.smoke else REPO_ROOT / "docs"
+    report.write(out, docs / "benchmarks.md", docs / "benchmarks.png")
+    log(f"report: {docs / 'benchmarks.md'} (+ benchmarks.png)")
+    if failed:
+        log(f"FAILED sections: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,119 +1,72 @@
 """Memory and CPU of containers, read from their cgroups while they run.
 
 Flow containers are removed when they exit (`auto_remove`), so their numbers are sampled
-while they live: the cgroup's own peak (`memory.max_usage_in_bytes` / `memory.peak`,
-page cache included), the peak of what `docker stats` shows (usage minus inactive file
-cache) and of anonymous memory (RSS), and CPU time. Machine-wide CPU comes from
-/proc/stat.
+while they live, every 0.5 s: the cgroup's own peak (`memory.max_usage_in_bytes` /
+`memory.peak`, page cache included), the peak of what `docker stats` shows (usage minus
+inactive file cache) and of anonymous memory (RSS), and CPU time. The cgroup files are
+read directly: asking the Docker API for stats of a dozen containers twice a second would
+load the very cores being measured. Machine-wide CPU comes from psutil.
 """
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path("/sys/fs/cgroup")
 
 
-def _read_int(path: Path) -> int | None:
+def _read(path: Path) -> dict[str, int]:
+    """A cgroup file as {key: value}; a single-number file as {"": value}."""
     try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _stat(path: Path) -> dict[str, int]:
-    try:
-        return {k: int(v) for k, v in (line.split() for line in path.read_text().splitlines())}
-    except (OSError, ValueError):
+        lines = [line.split() for line in path.read_text().splitlines()]
+    except OSError:
         return {}
+    return {(line[0] if len(line) > 1 else ""): int(line[-1]) for line in lines if line}
 
 
 def read_container(container_id: str) -> dict[str, float] | None:
     """{peak, working_set, rss, cpu_s} of a running container, or None if gone."""
-    v1_mem, v1_cpu = ROOT / "memory/docker" / container_id, ROOT / "cpuacct/docker" / container_id
-    if v1_mem.is_dir():
-        stat = _stat(v1_mem / "memory.stat")
-        usage = _read_int(v1_mem / "memory.usage_in_bytes")
-        peak = _read_int(v1_mem / "memory.max_usage_in_bytes")
-        cpu = _read_int(v1_cpu / "cpuacct.usage")
-        if usage is None:
-            return None
-        return {
-            "peak": float(peak or usage),
-            "working_set": float(usage - stat.get("total_inactive_file", 0)),
-            "rss": float(stat.get("total_rss", 0)),
-            "cpu_s": (cpu or 0) / 1e9,
-        }
-    for v2 in (ROOT / f"system.slice/docker-{container_id}.scope", ROOT / "docker" / container_id):
-        if v2.is_dir():
-            stat = _stat(v2 / "memory.stat")
-            usage = _read_int(v2 / "memory.current")
-            if usage is None:
-                return None
-            return {
-                "peak": float(_read_int(v2 / "memory.peak") or usage),
-                "working_set": float(usage - stat.get("inactive_file", 0)),
-                "rss": float(stat.get("anon", 0)),
-                "cpu_s": _stat(v2 / "cpu.stat").get("usage_usec", 0) / 1e6,
-            }
-    return None
+    v1 = ROOT / "memory/docker" / container_id
+    if v1.is_dir():  # cgroup v1
+        usage, stat = _read(v1 / "memory.usage_in_bytes").get(""), _read(v1 / "memory.stat")
+        peak = _read(v1 / "memory.max_usage_in_bytes").get("")
+        cpu_s = _read(ROOT / "cpuacct/docker" / container_id / "cpuacct.usage").get("", 0) / 1e9
+        inactive, anon = stat.get("total_inactive_file", 0), stat.get("total_rss", 0)
+    else:  # cgroup v2, systemd or cgroupfs driver
+        v2 = ROOT / f"system.slice/docker-{container_id}.scope"
+        v2 = v2 if v2.is_dir() else ROOT / "docker" / container_id
+        usage, stat = _read(v2 / "memory.current").get(""), _read(v2 / "memory.stat")
+        peak = _read(v2 / "memory.peak").get("")
+        cpu_s = _read(v2 / "cpu.stat").get("usage_usec", 0) / 1e6
+        inactive, anon = stat.get("inactive_file", 0), stat.get("anon", 0)
+    if usage is None:
+        return None
+    return {
+        "peak": float(peak or usage),
+        "working_set": float(usage - inactive),
+        "rss": float(anon),
+        "cpu_s": cpu_s,
+    }
 
 
 def machine_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies summed over all cores, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])  # guest time is already in user
-    return float(total - idle), float(total)
-
-
-def _containers(label: str, key: str) -> dict[str, str]:
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "--no-trunc",
-            "--filter",
-            f"label={label}",
-            "--format",
-            f'{{{{.ID}}}} {{{{.Label "{key}"}}}}',
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-
-
-def _foreign(project: str, pool: str) -> set[str]:
-    """Names of running containers that are neither our stack's nor our flow runs'."""
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "--format",
-            '{{.Names}}|{{.Label "com.docker.compose.project"}}|'
-            '{{.Label "io.prefect.work-pool-name"}}',
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    names = set()
-    for line in out.splitlines():
-        name, owner, owner_pool = (line.split("|") + ["", ""])[:3]
-        if owner != project and owner_pool != pool:
-            names.add(name)
-    return names
+    """(busy, total) CPU seconds summed over all cores since boot."""
+    times = psutil.cpu_times()
+    total = sum(times[:8])  # user .. steal; guest time is already in user
+    return total - times.idle - times.iowait, total
 
 
 class Sampler:
     """Samples flow containers of a pool and the services of a compose project."""
 
     def __init__(self, pool: str, project: str, interval: float = 0.5) -> None:
+        import docker
+
+        self.engine = docker.from_env().api
         self.pool, self.project, self.interval = pool, project, interval
         self.flows: dict[str, dict[str, float]] = {}  # flow run id -> maxima / last cpu
         self.services: dict[str, dict[str, float]] = {}
@@ -122,11 +75,13 @@ class Sampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
+    def _running(self) -> list[dict]:
+        return self.engine.containers()  # `docker ps`: id, names and labels
+
     def __enter__(self) -> Sampler:
-        for cid, service in _containers(
-            f"com.docker.compose.project={self.project}", "com.docker.compose.service"
-        ).items():
-            self._ids[cid] = f"svc:{service}"
+        for c in self._running():
+            if c["Labels"].get("com.docker.compose.project") == self.project:
+                self._ids[c["Id"]] = f"svc:{c['Labels']['com.docker.compose.service']}"
         self._service_start = {
             self._ids[cid][4:]: (read_container(cid) or {}).get("cpu_s", 0.0) for cid in self._ids
         }
@@ -144,15 +99,20 @@ class Sampler:
             entry = self.services.setdefault(name, {})
             entry["cpu_s"] = entry.get("cpu_last", start) - start
 
+    def _list(self) -> None:
+        """Our pool's new flow containers, and anything running that is not ours."""
+        for c in self._running():
+            labels = c["Labels"]
+            if labels.get("io.prefect.work-pool-name") == self.pool:
+                self._ids.setdefault(c["Id"], f"flow:{labels.get('io.prefect.flow-run-id')}")
+            elif labels.get("com.docker.compose.project") != self.project:
+                self.foreign.add(c["Names"][0].lstrip("/"))
+
     def _loop(self) -> None:
         last_listing = 0.0
         while not self._stop.is_set():
             if time.monotonic() - last_listing > 1.0:
-                for cid, run_id in _containers(
-                    f"io.prefect.work-pool-name={self.pool}", "io.prefect.flow-run-id"
-                ).items():
-                    self._ids.setdefault(cid, f"flow:{run_id}")
-                self.foreign |= _foreign(self.project, self.pool)
+                self._list()
                 last_listing = time.monotonic()
             for cid, name in list(self._ids.items()):
                 sample = read_container(cid)

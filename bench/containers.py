@@ -17,8 +17,8 @@ from typing import Any
 
 from bench.cgroups import Sampler
 from bench.procs import log
-from bench.stack import POOL, PROJECT, Stack
-from bench.stacklogs import PATTERNS, errors, live_logs
+from bench.stack import BenchStack
+from bench.stacklogs import log_errors
 from bench.stats import summarize
 from bench.timeline import PHASES
 
@@ -31,17 +31,16 @@ def _not_completed(record: dict[str, Any]) -> str | None:
     return None
 
 
-def cold_start(stack: Stack, repeats: int) -> dict[str, Any]:
+def cold_start(stack: BenchStack, repeats: int) -> dict[str, Any]:
     samples: list[dict[str, Any]] = []
     for repeat in range(repeats):
         stack.down()
         start = time.time()
         with_steps = stack.up()
         with stack.connected():
-            run_id = stack.trigger(FIRST_RUN_OPTION)
+            run_id = stack.trigger(FIRST_RUN_OPTION, parameters={})
             stack.quiet_schedules()
-            run = stack.wait_final([run_id], 900)[run_id]
-            record = stack.describe(run)
+            record = stack.describe(stack.wait_final(run_id, 900, every=0.5))
         completed = record["created"] + (record["phases"]["total"] or float("nan"))
         sample = {
             **with_steps,
@@ -67,7 +66,7 @@ def cold_start(stack: Stack, repeats: int) -> dict[str, Any]:
     }
 
 
-def latency(stack: Stack, repeats: int, workers: tuple[str, ...]) -> dict[str, Any]:
+def latency(stack: BenchStack, repeats: int, workers: tuple[str, ...]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for worker in workers:
         stack.set_worker(worker == "tuned")
@@ -96,62 +95,50 @@ def latency(stack: Stack, repeats: int, workers: tuple[str, ...]) -> dict[str, A
     return {"repeats": repeats, "workers": list(workers), "results": results}
 
 
-def scale(
-    stack: Stack,
-    sizes: tuple[int, ...],
-    options: tuple[str, ...],
-    repeats: int,
-    worker: str,
-    shipped_n: int | None = None,
-    progress: Any = None,
-) -> dict[str, Any]:
+def scale(stack: BenchStack, plan: dict[str, Any], progress: Any) -> dict[str, Any]:
     """`progress(result)` gets the result so far after every batch (kept if a later
     batch breaks the run)."""
-    stack.set_worker(worker == "tuned")
+    stack.set_worker(plan["scale_worker"] == "tuned")
+    sizes, repeats, shipped_n = plan["scale_sizes"], plan["scale_repeats"], plan["scale_shipped_n"]
     limit = max(sizes) * 2
     result: dict[str, Any] = {
         "sizes": list(sizes),
-        "options": list(options),
+        "options": list(plan["scale_options"]),
         "repeats": repeats,
-        "worker": worker,
+        "worker": plan["scale_worker"],
         "concurrency_limit": limit,
         "shipped_n": shipped_n,
         "batches": [],
     }
-    plan = [("b", shipped_n, 1)] * repeats if shipped_n else []
-    plan += [(option, n, limit) for option in options for n in sizes for _ in range(repeats)]
-    for option, n, batch_limit in plan:
-        # As shipped (concurrency_limit: 1) runs of one deployment wait for each other;
-        # to see what the machine can do, the benchmark's stack lifts that limit.
+    # As shipped (concurrency_limit: 1) runs of one deployment wait for each other: one
+    # set shows that; to see what the machine can do, the other sets lift the limit.
+    batches = [("b", shipped_n, 1)] * repeats if shipped_n else []
+    batches += [(o, n, limit) for o in plan["scale_options"] for n in sizes for _ in range(repeats)]
+    for option, n, batch_limit in batches:
         stack.set_concurrency(batch_limit)
         result["batches"].append(_run_batch(stack, option, n, batch_limit))
-        if progress:
-            progress(result)
-    logs = {service: live_logs(PROJECT, service) for service in PATTERNS}
-    result["stack_log_errors_total"] = errors(logs, 0.0, float("inf"))
+        progress(result)
+    result["stack_log_errors_total"] = log_errors(stack.project)
     return result
 
 
-def _run_batch(stack: Stack, option: str, n: int, limit: int) -> dict[str, Any]:
+def _run_batch(stack: BenchStack, option: str, n: int, limit: int) -> dict[str, Any]:
     start = time.time()
-    with Sampler(POOL, PROJECT) as sampler:
+    with Sampler(stack.env["MLTOY_WORK_POOL"], stack.project) as sampler:
         ids = [
-            stack.trigger(option, {"params": {"train": {"C": stack.unique_c()}}}) for _ in range(n)
+            stack.trigger(option, parameters={"params": {"train": {"C": stack.unique_c()}}})
+            for _ in range(n)
         ]
-        finals = stack.wait_final(ids, timeout=300 + 60 * n, partial=True)
+        finals = stack.wait_finals(ids, timeout=300 + 60 * n)
     end = time.time()
     records = [
-        stack.describe(finals[run_id])
-        if run_id in finals
-        else _unfinished(stack, run_id, end - start)
-        for run_id in ids
+        stack.describe(finals[i]) if i in finals else stack.unfinished(i, end - start) for i in ids
     ]
-    logs = {service: live_logs(PROJECT, service) for service in PATTERNS}
     batch = {
         **_batch(option, n, records, sampler),
         "concurrency_limit": limit,
         "window": [start, end],
-        "log_errors": errors(logs, start, end),
+        "log_errors": log_errors(stack.project, start, end),
     }
     log(
         f"scale {option} N={n} limit {limit}: {batch['throughput_per_min']:.2f} runs/min, "
@@ -160,20 +147,6 @@ def _run_batch(stack: Stack, option: str, n: int, limit: int) -> dict[str, Any]:
         f"{batch['machine_busy']:.0%}"
     )
     return batch
-
-
-def _unfinished(stack: Stack, run_id: Any, waited: float) -> dict[str, Any]:
-    """A run not final when the batch gave up on it: counted as a failure."""
-    run = stack.client.read_flow_run(run_id)
-    return {
-        "id": str(run_id),
-        "state": f"NOT FINAL ({run.state.name if run.state else '?'})",
-        "message": f"not final after {waited:.0f} s",
-        "created": run.created.timestamp(),
-        "phases": dict.fromkeys(("queue_wait", "submit", "container_start", "flow_run", "total")),
-        "container": {},
-        "stages": {},
-    }
 
 
 def _batch(option: str, n: int, records: list[dict[str, Any]], sampler: Sampler) -> dict[str, Any]:
@@ -223,21 +196,13 @@ def _max_concurrent(records: list[dict[str, Any]]) -> int:
     return peak
 
 
-def run_sections(stack: Stack, plan: dict[str, Any], save: Any) -> list[str]:
+def run_sections(stack: BenchStack, plan: dict[str, Any], save: Any) -> list[str]:
     """Cold start leaves the stack up; latency and scale reuse it. `save(name, result)`
     keeps each result as soon as it exists; a failed part is saved as its error."""
     parts = {
         "coldstart": lambda: cold_start(stack, plan["coldstart_repeats"]),
         "latency": lambda: latency(stack, plan["latency_repeats"], plan["latency_workers"]),
-        "scale": lambda: scale(
-            stack,
-            plan["scale_sizes"],
-            plan["scale_options"],
-            plan["scale_repeats"],
-            plan["scale_worker"],
-            plan.get("scale_shipped_n"),
-            lambda partial: save("scale", partial),
-        ),
+        "scale": lambda: scale(stack, plan, lambda partial: save("scale", partial)),
     }
     failed = []
     for name, part in parts.items():

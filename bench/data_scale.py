@@ -18,47 +18,28 @@ The object store is moto's S3 server (the stack's stand-in) run locally on 127.0
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import PYTHON, VENV_BIN, child_env, free_port, log, run_timed, stop_process_group
-from bench.procs import wait_http as _wait_http
+import boto3
+
+from bench.procs import PYTHON, VENV_BIN, child_env, log, run_timed, stop_process_group, wait_http
 from bench.stats import summarize
-from bench.workspace import new_project
+from harness.stack import free_port
+from harness.workspace import make_project
 
 STAGES = ("prepare", "train", "evaluate")
 CLASSES = ("setosa", "versicolor", "virginica")
 BUCKET = "bench"
+KEY = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench-secret"}
 CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench-secret",
+    "AWS_ACCESS_KEY_ID": KEY["aws_access_key_id"],
+    "AWS_SECRET_ACCESS_KEY": KEY["aws_secret_access_key"],
     "AWS_DEFAULT_REGION": "us-east-1",
-}
-STAGE_ARGS = {
-    "prepare": [
-        "prepare",
-        "--raw",
-        "raw.csv",
-        "--train-out",
-        "train.csv",
-        "--test-out",
-        "test.csv",
-    ],
-    "train": ["train", "--train", "train.csv", "--model-out", "model.joblib"],
-    "evaluate": [
-        "evaluate",
-        "--model",
-        "model.joblib",
-        "--test",
-        "test.csv",
-        "--metrics-out",
-        "metrics.json",
-        "--plots-out",
-        "confusion.csv",
-    ],
 }
 
 
@@ -119,97 +100,68 @@ def timed_repro(project: Path, env: dict[str, str]) -> dict[str, float]:
     return marks
 
 
-def inprocess_stages(raw: Path, params: Path, scratch: Path) -> dict[str, float]:
+def pipeline(project: Path) -> tuple[dict[str, list[str]], list[Path]]:
+    """Each stage's command and every file DVC tracks (what `dvc push` sends), from
+    DVC's own index of the project."""
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        commands = {s.name: shlex.split(s.cmd) for s in repo.index.stages if getattr(s, "cmd", "")}
+        return commands, [Path(out.fs_path) for out in repo.index.outs]
+
+
+def inprocess_stages(project: Path, commands: dict[str, list[str]]) -> dict[str, float]:
+    """Each stage's `python -m mltoy.cli ...` called in-process, as option B does."""
     from mltoy import cli
 
-    scratch.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(raw, scratch / "raw.csv")
-    shutil.copy2(params, scratch / "params.yaml")
     times = {}
     for stage in STAGES:
         start = time.perf_counter()
-        cli.run(STAGE_ARGS[stage], cwd=scratch)
+        cli.run(commands[stage][3:], cwd=project)
         times[stage] = time.perf_counter() - start
     return times
-
-
-def tracked_files(project: Path) -> list[Path]:
-    """The files `dvc push` sends: the raw data and every stage output."""
-    names = [
-        "data/raw/iris.csv",
-        "data/prepared/train.csv",
-        "data/prepared/test.csv",
-        "models/model.joblib",
-        "reports/metrics.json",
-        "reports/plots/confusion.csv",
-    ]
-    return [project / name for name in names]
 
 
 class LocalS3:
     """moto's S3 server on a free loopback port, for the lifetime of the section."""
 
     def __enter__(self) -> LocalS3:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", self.url.rsplit(":", 1)[1]],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        _wait_http(f"{self.url}/", timeout=60)
-        self.client().create_bucket(Bucket=BUCKET)
+        wait_http(f"{self.url}/", timeout=60)
+        self.client = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", **KEY)
+        self.client.create_bucket(Bucket=BUCKET)
         return self
 
     def __exit__(self, *exc: object) -> None:
         stop_process_group(self.process)
 
-    def client(self) -> Any:
-        from botocore.session import get_session
-
-        return get_session().create_client(
-            "s3",
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
-
-
-def plain_copy(
-    s3: LocalS3, files: list[Path], prefix: str, download_to: Path
-) -> tuple[float, float]:
-    """(upload seconds, download seconds) of the files with boto3's managed transfers."""
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3.url,
-        region_name="us-east-1",
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    start = time.perf_counter()
-    for i, path in enumerate(files):
-        client.upload_file(str(path), BUCKET, f"{prefix}/{i}-{path.name}")
-    upload = time.perf_counter() - start
-    download_to.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    for i, path in enumerate(files):
-        client.download_file(
-            BUCKET, f"{prefix}/{i}-{path.name}", str(download_to / f"{i}-{path.name}")
-        )
-    download = time.perf_counter() - start
-    shutil.rmtree(download_to)
-    return upload, download
+    def plain_copy(self, files: list[Path], prefix: str, download_to: Path) -> tuple[float, float]:
+        """(upload seconds, download seconds) of the files with boto3's managed transfers."""
+        start = time.perf_counter()
+        for i, path in enumerate(files):
+            self.client.upload_file(str(path), BUCKET, f"{prefix}/{i}-{path.name}")
+        upload = time.perf_counter() - start
+        download_to.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        for i, path in enumerate(files):
+            key = f"{prefix}/{i}-{path.name}"
+            self.client.download_file(BUCKET, key, str(download_to / f"{i}-{path.name}"))
+        download = time.perf_counter() - start
+        shutil.rmtree(download_to)
+        return upload, download
 
 
 def measure_size(rows: int, workdir: Path, s3: LocalS3, repeats: int) -> dict[str, Any]:
     raw = workdir / f"raw-{rows}.csv"
     synthetic_csv(rows, raw)
-    project = new_project(workdir / f"project-{rows}", raw)
+    project = make_project(workdir / f"project-{rows}", raw)
     env = child_env({**CREDENTIALS, "PYTHONUNBUFFERED": "1"})
     logs = workdir / "logs" / f"data-{rows}.log"
 
@@ -218,11 +170,9 @@ def measure_size(rows: int, workdir: Path, s3: LocalS3, repeats: int) -> dict[st
 
     dvc("add", "data/raw/iris.csv")
     repro = [timed_repro(project, env) for _ in range(repeats)]
-    compute = [
-        inprocess_stages(raw, project / "params.yaml", workdir / f"scratch-{rows}")
-        for _ in range(repeats)
-    ]
-    files = tracked_files(project)
+    commands, files = pipeline(project)
+    scratch = make_project(workdir / f"scratch-{rows}", raw)
+    compute = [inprocess_stages(scratch, commands) for _ in range(repeats)]
     size = sum(path.stat().st_size for path in files)
     push, pull, upload, download = [], [], [], []
     for repeat in range(repeats):
@@ -237,7 +187,7 @@ def measure_size(rows: int, workdir: Path, s3: LocalS3, repeats: int) -> dict[st
         missing = [str(path) for path in files if not path.is_file()]
         if missing:
             raise RuntimeError(f"dvc pull did not restore {missing}")
-        up, down = plain_copy(s3, files, f"{prefix}/plain", workdir / "download")
+        up, down = s3.plain_copy(files, f"{prefix}/plain", workdir / "download")
         upload.append(up)
         download.append(down)
     mb = size / 2**20

@@ -1,87 +1,43 @@
 """Section 4: the bundle image's size, and its rebuild time after a code-only change.
 
-The rebuild runs on a copy of the build context (the project itself is not edited): the
-same command as scripts/e2e-prepare.sh, first unchanged (everything from the layer
-cache), then after appending a comment to `mltoy/__init__.py`, which invalidates the
-two code layers (`COPY mltoy/`, `COPY flows/`) and what follows them.
+The image holds no project code (flow runs clone their commit): a change to `mltoy/` or
+`flows/` needs no rebuild at all. The code it does hold is the stack's tooling,
+`deploy/`. The rebuild runs on a copy of the build context (the project itself is not
+edited): the same command as scripts/e2e-prepare.sh, first unchanged (everything from
+the layer cache), then after appending a comment to `deploy/__init__.py`, which
+invalidates the `COPY deploy/` layer and what follows it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from bench.procs import REPO_ROOT, log, run_timed
+from bench.procs import log, run_timed
+from bench.stack import TAG
 from bench.stats import summarize
+from harness import REPO_ROOT
 
-REBUILD_TAG = "mltoy/bundle:bench-rebuild"
+REBUILD_TAG = f"mltoy/bundle:{TAG}-rebuild"
+CHANGED = "deploy/__init__.py"  # the code the image holds: the stack's tooling
 # Left out of the copy: big or irrelevant trees (.dockerignore drops them anyway).
-SKIP = {
-    ".git",
-    ".venv",
-    ".dvc-remote",
-    ".prefect",
-    "data",
-    "models",
-    "reports",
-    "bench",
-    "docs",
-    "tests",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".e2e-logs",
-    "__pycache__",
-}
+SKIP = {".git", ".venv", ".dvc-remote", ".prefect", "data", "models", "reports", "bench", "docs"}
+SKIP |= {"tests", ".pytest_cache", ".ruff_cache", ".e2e-logs", "__pycache__"}
 
 
-def image_size(image: str) -> int:
-    out = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{.Size}}", image],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.strip())
-
-
-def image_id(image: str) -> str:
-    return subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{.Id}}", image],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def largest_layers(image: str, count: int = 5) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [
-            "docker",
-            "history",
-            "--no-trunc",
-            "--human=false",
-            "--format",
-            "{{.Size}}\t{{.CreatedBy}}",
-            image,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+def largest_layers(image: Any, count: int = 5) -> list[dict[str, Any]]:
     layers = []
-    for line in out.splitlines():
-        size, _, created_by = line.partition("\t")
-        step = " ".join(created_by.replace("/bin/sh -c #(nop) ", "").split())
-        layers.append({"bytes": int(size), "step": step[:90] or "(base image)"})
-    layers.sort(key=lambda layer: -layer["bytes"])
-    return layers[:count]
+    for layer in image.history():
+        step = " ".join(layer["CreatedBy"].replace("/bin/sh -c #(nop) ", "").split())
+        layers.append({"bytes": layer["Size"], "step": step[:90] or "(base image)"})
+    return sorted(layers, key=lambda layer: -layer["bytes"])[:count]
 
 
-def venv_packages(image: str, count: int = 10) -> dict[str, Any]:
+def venv_packages(engine: Any, image: str, count: int = 10) -> dict[str, Any]:
     """The venv's size and its largest site-packages entries (du inside the image)."""
     script = (
         "du -sk /opt/venv | cut -f1; "
@@ -89,21 +45,17 @@ def venv_packages(image: str, count: int = 10) -> dict[str, Any]:
         "| awk '{s += $1} END {print s}'; "
         "du -sk /opt/venv/lib/python3*/site-packages/* | sort -rn | head -n " + str(count)
     )
-    out = subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    largest = []
-    for line in out[2:]:
-        if "\t" in line:
-            kb, path = line.split("\t", 1)
-            largest.append({"package": path.rsplit("/", 1)[-1], "bytes": int(kb) * 1024})
+    out = engine.containers.run(
+        image, ["-c", script], entrypoint="sh", network_mode="none", remove=True
+    )
+    venv_kb, pycache_kb, *largest = out.decode().split("\n")
     return {
-        "venv_bytes": int(out[0]) * 1024,
-        "pycache_bytes": int(out[1] or 0) * 1024,
-        "largest": largest,
+        "venv_bytes": int(venv_kb) * 1024,
+        "pycache_bytes": int(pycache_kb or 0) * 1024,
+        "largest": [
+            {"package": path.rsplit("/", 1)[-1], "bytes": int(kb) * 1024}
+            for kb, path in (line.split("\t", 1) for line in largest if "\t" in line)
+        ],
     }
 
 
@@ -147,36 +99,43 @@ def build(context: Path, base_image: str, log_file: Path) -> float:
 
 
 def run_section(prepared: dict[str, Any], workdir: Path, repeats: int) -> dict[str, Any]:
+    import docker
+
+    engine = docker.from_env()
     image, base = prepared["MLTOY_IMAGE"], prepared["BASE_IMAGE"]
     context = copy_context(workdir / "context")
     build_log = workdir / "build.log"
     try:
         unchanged = build(context, base, build_log)
-        same_image = image_id(REBUILD_TAG) == image_id(image)
+        same_image = engine.images.get(REBUILD_TAG).id == engine.images.get(image).id
         log(f"image: unchanged rebuild {unchanged:.1f}s")
         code_only = []
         for repeat in range(repeats):
-            with (context / "mltoy/__init__.py").open("a") as handle:
+            with (context / CHANGED).open("a") as handle:
                 handle.write(f"# bench: code-only change {repeat} {time.time()}\n")
-            previous = image_id(REBUILD_TAG)
+            previous = engine.images.get(REBUILD_TAG).id
             code_only.append(build(context, base, build_log))
-            if previous != image_id(image):  # the tag moved on: drop the image it left
-                subprocess.run(["docker", "rmi", previous], capture_output=True, check=False)
+            if previous != engine.images.get(image).id:  # the tag moved on: drop what it left
+                with suppress(docker.errors.APIError):
+                    engine.images.remove(previous)
             log(f"image: code-only rebuild {repeat + 1}/{repeats}: {code_only[-1]:.1f}s")
-        rebuilt_size = image_size(REBUILD_TAG)
+        rebuilt_size = engine.images.get(REBUILD_TAG).attrs["Size"]
     finally:
-        subprocess.run(["docker", "rmi", REBUILD_TAG], capture_output=True, check=False)
+        with suppress(docker.errors.APIError):
+            engine.images.remove(REBUILD_TAG)
+    bundle = engine.images.get(image)
     return {
         "image": image,
         "base_image": base,
-        "size_bytes": image_size(image),
-        "base_size_bytes": image_size(base),
+        "size_bytes": bundle.attrs["Size"],
+        "base_size_bytes": engine.images.get(base).attrs["Size"],
         "rebuilt_size_bytes": rebuilt_size,
-        "largest_layers": largest_layers(image),
-        "venv": venv_packages(image),
+        "largest_layers": largest_layers(bundle),
+        "venv": venv_packages(engine, image),
         "unchanged_rebuild_s": unchanged,
         "unchanged_rebuild_is_same_image": same_image,
         "code_only_rebuild_s": summarize(code_only),
+        "changed_file": CHANGED,
         "prepare_s": prepared.get("prepare_s"),
         "repeats": repeats,
     }

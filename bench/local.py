@@ -16,7 +16,6 @@ whose environment points Prefect at the section's server.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -27,9 +26,11 @@ from typing import Any
 import yaml
 
 from bench.prefect_local import local_server
-from bench.procs import PYTHON, REPO_ROOT, child_env, log, run_timed
+from bench.procs import PYTHON, child_env, log, run_timed
 from bench.stats import summarize
-from bench.workspace import new_project, params_with, raw_iris, set_param
+from harness import REPO_ROOT
+from harness.stack import stage_outcomes
+from harness.workspace import make_project, params_with, set_param, write_raw_iris
 
 VARIANTS = ("dvc", "a_cli", "b_cli", "a_inproc", "b_inproc")
 NOT_RUN = {"skipped", "restored"}
@@ -43,22 +44,8 @@ def c_value(repeat: int) -> float:
 # ---------------------------------------------------------------- the measuring child
 
 
-def _dvc_outcomes(output: str) -> dict[str, str]:
-    from flows.dvc_output import stage_outcomes
-
-    return stage_outcomes(output.splitlines())
-
-
-def _cli_outcomes(output: str) -> dict[str, str]:
-    outcomes = {}
-    for line in output.splitlines():
-        if line.startswith("stage ") and ": " in line:
-            name, outcome = line[len("stage ") :].split(": ", 1)
-            outcomes[name] = outcome.strip()
-    return outcomes
-
-
 def _runners(workdir: Path) -> dict[str, Callable[[Path, float | None], dict[str, str]]]:
+    from flows.dvc_output import stage_outcomes as dvc_outcomes
     from flows.option_a import pipeline_a
     from flows.option_b import pipeline_b
 
@@ -70,7 +57,7 @@ def _runners(workdir: Path) -> dict[str, Callable[[Path, float | None], dict[str
         _, result = run_timed(
             [PYTHON, "-m", "dvc", "repro"], cwd=project, log_file=logs / "dvc.log"
         )
-        outcomes = _dvc_outcomes(result.stdout + result.stderr)
+        outcomes = dvc_outcomes((result.stdout + result.stderr).splitlines())
         # A no-op `dvc repro` names no stage as running: absent means up to date.
         return {stage: outcomes.get(stage, "skipped") for stage in ("prepare", "train", "evaluate")}
 
@@ -82,7 +69,7 @@ def _runners(workdir: Path) -> dict[str, Callable[[Path, float | None], dict[str
                 params.write_text(yaml.safe_dump(params_with(project, "train.C", c)))
                 argv += ["--params", str(params)]
             _, result = run_timed(argv, cwd=project, log_file=logs / f"{option}_cli.log")
-            return _cli_outcomes(result.stdout)
+            return stage_outcomes(result.stdout.splitlines())
 
         return run
 
@@ -131,14 +118,9 @@ def measure(workdir: Path, repeats: int) -> dict[str, Any]:
     return times
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.local")
-    parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--repeats", type=int, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    args.out.write_text(json.dumps(measure(args.workdir, args.repeats)))
-    return 0
+def main(workdir: str, repeats: str, out: str) -> None:
+    """`python -m bench.local WORKDIR REPEATS OUT`: the child's entry point."""
+    Path(out).write_text(json.dumps(measure(Path(workdir), int(repeats))))
 
 
 # ---------------------------------------------------------------- the section
@@ -147,24 +129,14 @@ def main(argv: list[str] | None = None) -> int:
 def run_section(workdir: Path, repeats: int) -> dict[str, Any]:
     from bench import profile
 
-    raw = raw_iris(workdir)
+    raw = write_raw_iris(workdir / "iris.csv")
     for variant in VARIANTS:
-        new_project(workdir / "projects" / variant, raw)
+        make_project(workdir / "projects" / variant, raw)
     with local_server(workdir) as prefect_env:
         out = workdir / "local-times.json"
         log(f"local: {len(VARIANTS)} variants x {repeats} repeats (no-op and train change)")
         elapsed, _ = run_timed(
-            [
-                PYTHON,
-                "-m",
-                "bench.local",
-                "--workdir",
-                str(workdir),
-                "--repeats",
-                str(repeats),
-                "--out",
-                str(out),
-            ],
+            [PYTHON, "-m", "bench.local", str(workdir), str(repeats), str(out)],
             cwd=REPO_ROOT,
             env=child_env(prefect_env),
             log_file=workdir / "logs" / "local-child.log",
@@ -183,15 +155,8 @@ def run_section(workdir: Path, repeats: int) -> dict[str, Any]:
         "noop": {variant: summarize(values) for variant, values in times["noop"].items()},
         "full": {variant: summarize(values) for variant, values in times["full"].items()},
         "profile": profiles,
-        "measured_as": {
-            "dvc": "python -m dvc repro (subprocess)",
-            "a_cli": "python -m flows.cli a (subprocess, PREFECT_API_URL set)",
-            "b_cli": "python -m flows.cli b (subprocess, PREFECT_API_URL set)",
-            "a_inproc": "pipeline_a() call in a warmed-up process",
-            "b_inproc": "pipeline_b() call in a warmed-up process",
-        },
     }
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(*sys.argv[1:4])

@@ -10,56 +10,50 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
 
-def _first(path: str, key: str) -> str | None:
+PACKAGES = ("prefect", "prefect-docker", "dvc", "dvc-s3", "scikit-learn", "pandas", "moto")
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def _version(package: str) -> str | None:
     try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(key):
-                return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1]
-    except OSError:
-        pass
-    return None
-
-
-def _docker(*args: str) -> str | None:
-    try:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
 
 
-def other_containers(own_project: str) -> list[str]:
-    """Running containers that are not the benchmark's (noise on a shared machine)."""
-    out = _docker("ps", "--format", '{{.Names}} {{.Label "com.docker.compose.project"}}') or ""
-    return [
-        line.split()[0]
-        for line in out.splitlines()
-        if line.split()[1:2] != [own_project] and "mltoy-bench" not in line
+def describe(own_project: str) -> dict[str, Any]:
+    import docker
+
+    engine = docker.from_env()
+    info = engine.info()
+    compose = subprocess.run(
+        ["docker", "compose", "version", "--short"], capture_output=True, text=True
+    )
+    others = [
+        c["Names"][0].lstrip("/")
+        for c in engine.api.containers()  # running ones, as `docker ps`
+        if c["Labels"].get("com.docker.compose.project") != own_project
     ]
-
-
-def describe(own_project: str = "mltoy-bench") -> dict[str, Any]:
-    mem_kb = int((_first("/proc/meminfo", "MemTotal") or "0 kB").split()[0])
-    os_name = (_first("/etc/os-release", "PRETTY_NAME") or platform.platform()).strip('"')
-    versions = {}
-    for package in ("prefect", "prefect-docker", "dvc", "dvc-s3", "scikit-learn", "pandas", "moto"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
     return {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu": _first("/proc/cpuinfo", "model name") or platform.processor(),
+        "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 2**20, 1),
-        "os": os_name,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.freedesktop_os_release()["PRETTY_NAME"],
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "docker": _docker("version", "--format", "{{.Server.Version}}"),
-        "compose": _docker("compose", "version", "--short"),
-        "docker_storage": _docker("info", "--format", "{{.Driver}}, cgroup v{{.CgroupVersion}}"),
-        "versions": versions,
+        "docker": engine.version()["Version"],
+        "compose": compose.stdout.strip() or None,
+        "docker_storage": f"{info['Driver']}, cgroup v{info['CgroupVersion']}",
+        "versions": {package: _version(package) for package in PACKAGES},
         "loadavg_at_start": os.getloadavg(),
-        "other_containers_at_start": other_containers(own_project),
+        "other_containers_at_start": others,
     }

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.procs import VENV_BIN, child_env, free_port, log, stop_process_group, wait_http
+from bench.procs import VENV_BIN, child_env, log, stop_process_group, wait_http
+from harness.stack import free_port
 
 
 @contextmanager
@@ -23,17 +24,18 @@ def local_server(workdir: Path) -> Iterator[dict[str, str]]:
     server_home.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "prefect-server.log"
     env = child_env({"PREFECT_HOME": str(server_home)}, drop=("PREFECT_API_URL",))
+    argv = [
+        str(VENV_BIN / "prefect"),
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            [
-                str(VENV_BIN / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            argv,
             cwd=workdir,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from harness.stack import poll
+
 PYTHON = sys.executable
 VENV_BIN = Path(PYTHON).parent
 
@@ -23,12 +23,6 @@ class CommandFailed(RuntimeError):
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def child_env(extra: Mapping[str, str] | None = None, drop: Sequence[str] = ()) -> dict[str, str]:
@@ -49,7 +43,6 @@ def run_timed(
     env: Mapping[str, str] | None = None,
     log_file: Path | None = None,
     timeout: float = 1800,
-    check: bool = True,
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Run `argv`, return (wall seconds, result); output kept in `log_file` if given."""
     start = time.perf_counter()
@@ -70,7 +63,7 @@ def run_timed(
                 f"$ {' '.join(argv)}  (cwd {cwd}; {elapsed:.2f}s; rc {result.returncode})\n"
             )
             handle.write(result.stdout + result.stderr + "\n")
-    if check and result.returncode != 0:
+    if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise CommandFailed(f"{' '.join(argv)} exited {result.returncode}:\n{tail}")
     return elapsed, result
@@ -78,28 +71,28 @@ def run_timed(
 
 def wait_http(url: str, timeout: float) -> float:
     """Poll `url` until it answers 2xx; return the seconds it took."""
-    start = time.monotonic()
-    while True:
+
+    def answers() -> bool | None:
         try:
             with urllib.request.urlopen(url, timeout=3) as response:
-                if 200 <= response.status < 300:
-                    return time.monotonic() - start
+                return 200 <= response.status < 300 or None
         except OSError:
-            pass
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
-        time.sleep(0.5)
+            return None
+
+    start = time.monotonic()
+    poll(answers, timeout, url, every=0.5)
+    return time.monotonic() - start
 
 
-def stop_process_group(process: subprocess.Popen, grace: float = 20) -> None:
+def stop_process_group(process: subprocess.Popen) -> None:
     """End a process we started in its own session (and its children), by its id."""
     if process.poll() is not None:
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace)
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=grace)
+        process.wait(timeout=20)
     except ProcessLookupError:
         pass

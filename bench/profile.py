@@ -18,7 +18,6 @@ import json
 import os
 import pstats
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -27,7 +26,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from bench.procs import PYTHON, REPO_ROOT, child_env, run_timed
+from bench.procs import PYTHON, child_env, run_timed
+from harness import REPO_ROOT
 
 # (label, file suffix, function): cumulative time of these calls inside the flow call.
 ANCHORS = {
@@ -98,33 +98,35 @@ def _drive(option: str, project: str, out: str) -> None:
 # ---------------------------------------------------------------- analysis (pure)
 
 
+def _calls(stats: dict, suffix: str, name: str) -> list[tuple[tuple, float]]:
+    """(cProfile key, cumulative seconds) of the function `name` defined in a file
+    ending in `suffix`."""
+    return [
+        (key, ct)
+        for key, (_cc, _nc, _tt, ct, _callers) in stats.items()
+        if key[2] == name and key[0].replace("\\", "/").endswith(suffix)
+    ]
+
+
 def anchor_times(stats: dict, anchors: list[tuple[str, str, str]]) -> dict[str, float]:
     """{label: cumulative seconds minus the imports made directly inside it}."""
+    imports = [
+        callers
+        for (filename, _line, func), (*_, callers) in stats.items()
+        if func in IMPORT_FUNCS and "importlib" in filename
+    ]
     found: dict[str, float] = {}
     for label, suffix, name in anchors:
         total = 0.0
-        for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items():
-            if func == name and filename.replace("\\", "/").endswith(suffix):
-                total += ct - _imports_called_by(stats, (filename, _line, func))
+        for key, ct in _calls(stats, suffix, name):
+            total += ct - sum(callers[key][3] for callers in imports if key in callers)
         found[label] = max(total, 0.0)
     return found
 
 
-def _imports_called_by(stats: dict, caller: tuple) -> float:
-    spent = 0.0
-    for (filename, _line, func), (_cc, _nc, _tt, _ct, callers) in stats.items():
-        if func in IMPORT_FUNCS and "importlib" in filename and caller in callers:
-            spent += callers[caller][3]
-    return spent
-
-
 def import_time(stats: dict) -> float:
     """Cumulative time in the import machinery (outermost calls only, as cProfile counts)."""
-    return sum(
-        ct
-        for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items()
-        if func == "_find_and_load" and "importlib" in filename
-    )
+    return sum(ct for key, ct in _calls(stats, "", "_find_and_load") if "importlib" in key[0])
 
 
 # Parts of Prefect's engine worth naming (cumulative, main thread; they may nest).
@@ -143,11 +145,7 @@ def engine_parts(stats: dict) -> list[dict[str, Any]]:
     """Cumulative seconds of named parts of Prefect's engine (absent ones left out)."""
     rows = []
     for label, suffix, name in ENGINE_PARTS:
-        found = [
-            ct
-            for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items()
-            if func == name and filename.replace("\\", "/").endswith(suffix)
-        ]
+        found = [ct for _key, ct in _calls(stats, suffix, name)]
         if found:
             rows.append({"part": label, "cumulative_s": max(found)})
     return rows
@@ -208,14 +206,7 @@ def profile_noop(option: str, project: Path, prefect_env: dict[str, str], outdir
         raise AssertionError(f"profiled run of {option} was not a no-op: {marks['stages']}")
     stats = pstats.Stats(f"{prefix}.prof").stats  # type: ignore[attr-defined]
     module = "flows.option_a" if option == "a" else "flows.option_b"
-    importtime = subprocess.run(
-        [PYTHON, "-X", "importtime", "-c", f"import {module}"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    _, importtime = run_timed([PYTHON, "-X", "importtime", "-c", f"import {module}"], project, env)
     result = breakdown(option, marks, total, stats)
     result["imports_by_package"] = imports_by_package(importtime.stderr)
     main_stats = pstats.Stats(f"{prefix}.main.prof").stats  # type: ignore[attr-defined]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import statistics
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 
 def summarize(values: Iterable[float | None]) -> dict[str, float | int | list[float] | None]:
@@ -30,25 +28,3 @@ def ratio(numerator: dict | None, denominator: dict | None) -> float | None:
     if top is None or not bottom:
         return None
     return top / bottom
-
-
-class Stopwatch:
-    """`with Stopwatch() as sw: ...` then `sw.seconds`."""
-
-    def __enter__(self) -> Stopwatch:
-        self.start = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start
-
-
-@contextmanager
-def timed(into: dict[str, float], key: str) -> Iterator[None]:
-    """Record the wall time of the block in `into[key]` (also on error)."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        into[key] = time.perf_counter() - start

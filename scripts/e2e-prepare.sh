@@ -11,23 +11,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The tag of every image built here; another tag lets several checkouts share one engine.
-TAG=${MLTOY_IMAGE_TAG:-0.1.0}
-MLTOY_IMAGE=${MLTOY_IMAGE:-mltoy/bundle:$TAG}
-PUBLIC_BASE=${PUBLIC_BASE:-python:3.11-slim-bookworm}
-LOCAL_BASE=${LOCAL_BASE:-mltoy/debian-python:bookworm}
-MINIO_IMAGE=${MINIO_IMAGE:-minio/minio:RELEASE.2025-04-22T22-12-26Z}
-STANDIN_IMAGE=${STANDIN_IMAGE:-mltoy/s3-standin:$TAG}
-OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-postgres:15.18-bookworm}
-POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-mltoy/postgres-standin:$TAG}
-PROXY_IMAGE=${PROXY_IMAGE:-mltoy/socket-proxy:$TAG}
-GIT_IMAGE=${GIT_IMAGE:-mltoy/git-server:$TAG}
-MLFLOW_IMAGE=${MLFLOW_IMAGE:-mltoy/mlflow:$TAG}
-
 log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
 available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
 
 scripts/install-docker.sh >&2
+
+# Image names and tags have one source: the defaults in compose.yaml (and, for the
+# stand-ins and MLflow, compose.standin.yaml and compose.mlflow.yaml), read with
+# `docker compose config --variables` (which needs no .env). MLTOY_IMAGE_TAG gives the
+# images built here another tag, so several checkouts can share one engine; each name can
+# also be set outright.
+compose_default() {  # VARIABLE [OVERRIDE FILE]: the value compose uses when VARIABLE is unset
+  local value
+  value=$(docker compose -f compose.yaml ${2:+-f "$2"} config --variables |
+    awk -v name="$1" '$1 == name { print $3 }')
+  [ -n "$value" ] || { log "compose.yaml${2:+ + $2} gives $1 no default"; return 1; }
+  echo "$value"
+}
+ours() {  # VARIABLE [OVERRIDE FILE]: compose's default for one of our images, retagged
+  local image
+  image=$(compose_default "$@")
+  if [ -n "${MLTOY_IMAGE_TAG:-}" ]; then image=${image%:*}:$MLTOY_IMAGE_TAG; fi
+  echo "$image"
+}
+MLTOY_IMAGE=${MLTOY_IMAGE:-$(ours MLTOY_IMAGE)}
+PROXY_IMAGE=${PROXY_IMAGE:-$(ours PROXY_IMAGE)}
+GIT_IMAGE=${GIT_IMAGE:-$(ours GIT_IMAGE)}
+MLFLOW_IMAGE=${MLFLOW_IMAGE:-$(ours MLFLOW_IMAGE compose.mlflow.yaml)}
+STANDIN_IMAGE=${STANDIN_IMAGE:-$(ours S3_IMAGE compose.standin.yaml)}
+POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-$(ours POSTGRES_IMAGE compose.standin.yaml)}
+PUBLIC_BASE=${PUBLIC_BASE:-$(compose_default BASE_IMAGE)}
+MINIO_IMAGE=${MINIO_IMAGE:-$(compose_default S3_IMAGE)}
+OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-$(compose_default POSTGRES_IMAGE)}
+LOCAL_BASE=${LOCAL_BASE:-mltoy/debian-python:bookworm}
 
 if available "$PUBLIC_BASE"; then
   base=$PUBLIC_BASE

@@ -26,10 +26,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / ".env.example"
-PUBLIC_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "mltoy/debian-python:bookworm"
+
+
+def compose_default(name: str) -> str:
+    """compose.yaml's default of a variable (`${NAME:-default}`): image pins live there."""
+    found = re.search(rf"\$\{{{name}:-([^}}]+)\}}", (ROOT / "compose.yaml").read_text())
+    if not found:
+        raise SystemExit(f"make-env: error: compose.yaml gives {name} no default")
+    return found.group(1)
+
+
+PUBLIC_BASE = compose_default("BASE_IMAGE")
 # The images compose.yaml pulls by default; the stand-ins replace them (compose.standin.yaml).
-REGISTRY_IMAGES = ("minio/minio:RELEASE.2025-04-22T22-12-26Z", "postgres:15.18-bookworm")
+REGISTRY_IMAGES = (compose_default("S3_IMAGE"), compose_default("POSTGRES_IMAGE"))
 STANDIN_FILES = "compose.yaml:compose.standin.yaml"
 # Settings read from the environment besides those in .env.example.
 EXTRA_KEYS = ("COMPOSE_PROJECT_NAME",)

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 LOCK=${1:-requirements-dev.lock}
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-UV_VERSION=0.13.9
+# uv's one pin is the dev lock's (pyproject.toml's dev extra); the images read it there too.
+UV_VERSION=$(sed -n 's/^uv==//p' requirements-dev.lock)
 
 if ! command -v "$PYTHON" >/dev/null; then
   echo "setup: $PYTHON not found; install Python 3.11 (Debian 12: apt-get install python3)" >&2

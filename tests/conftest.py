@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from harness.workspace import write_raw_iris
 from tests.support import REPO_ROOT, make_project
 
 
@@ -19,13 +18,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def raw_iris(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The raw data set, written once per session from scikit-learn's copy."""
-    out = tmp_path_factory.mktemp("raw") / "iris.csv"
-    subprocess.run(
-        [sys.executable, "-m", "mltoy.cli", "raw-data", "--out", str(out)],
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    return out
+    return write_raw_iris(tmp_path_factory.mktemp("raw") / "iris.csv")
 
 
 @pytest.fixture

@@ -3,25 +3,22 @@
 The stack comes up as a new user brings it up: in a fresh clone of this change with no
 .env, `make up` alone (it writes .env with random secrets, seeds the stack's Git server
 with the clone's HEAD, waits until deployed). The suite only passes, through the
-environment, its own project name, free ports and the images it built once (compose.yaml
-plus compose.standin.yaml where MinIO cannot be pulled). pytest-docker tears it down. On
-failure the containers' logs are dumped; at the end `down -v` must leave nothing behind.
+environment, its own project name, free ports and the images it built once (compose.yaml,
+compose.standin.yaml where MinIO cannot be pulled, compose.mlflow.yaml). The driver is
+harness/stack.py, the benchmark's too. pytest-docker tears it down. On failure the
+containers' logs are dumped; at the end `down -v` must leave nothing behind.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from tests.e2e.stack import PROJECT, Stack, read_env_file, stack_settings
-from tests.support import REPO_ROOT, checkout_copy
+from harness import REPO_ROOT
+from harness.stack import PROJECT, Stack, prepare_images, remove_leftovers
+from tests.e2e.stack import TEST_LIMITS
 
 LOG_DIR = REPO_ROOT / ".e2e-logs"
 
@@ -57,40 +54,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def prepared() -> dict[str, str]:
     """Docker engine, base image and our images: built once per session."""
-    result = subprocess.run(
-        ["scripts/e2e-prepare.sh"], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
-    )
-    if result.returncode != 0:
-        pytest.fail(f"scripts/e2e-prepare.sh failed ({result.returncode}); see its output above")
-    return dict(line.split("=", 1) for line in result.stdout.split() if "=" in line)
+    try:
+        return prepare_images()
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
-def settings(prepared: dict[str, str]) -> dict[str, str]:
-    """What the suite passes to `make up` through the environment (no secret)."""
-    return stack_settings(prepared)
+def new_stack(prepared: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """A fresh clone of this change (its working tree, committed), with no .env, and the
+    settings the suite passes to `make up` (no secret); `stack` brings it up."""
+    remove_leftovers(PROJECT)  # of an aborted earlier session (no .env to `down` it with)
+    return Stack.clone(prepared, tmp_path_factory.mktemp("e2e") / "mltoy", **TEST_LIMITS)
 
 
 @pytest.fixture(scope="session")
-def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh clone of this change (its working tree, committed), with no .env."""
-    _remove_leftovers()
-    return checkout_copy(tmp_path_factory.mktemp("e2e") / "mltoy")
+def docker_compose_command(new_stack: Stack) -> str:
+    return f"docker compose --env-file {new_stack.env_file}"
 
 
 @pytest.fixture(scope="session")
-def env_file(stack_dir: Path) -> Path:
-    return stack_dir / ".env"  # written by `make up`
-
-
-@pytest.fixture(scope="session")
-def docker_compose_command(env_file: Path) -> str:
-    return f"docker compose --env-file {env_file}"
-
-
-@pytest.fixture(scope="session")
-def docker_compose_file(stack_dir: Path, settings: dict[str, str]) -> list[str]:
-    return [str(stack_dir / name) for name in settings["COMPOSE_FILE"].split(":")]
+def docker_compose_file(new_stack: Stack) -> list[str]:
+    return [str(new_stack.project_dir / name) for name in new_stack.compose_files]
 
 
 @pytest.fixture(scope="session")
@@ -103,60 +88,16 @@ def docker_setup() -> list[str]:
     return []  # `make up` in the clone (fixture `stack`) brings it up
 
 
-def _remove_leftovers() -> None:
-    """Containers and volumes of an aborted earlier session (no .env to `down` it with)."""
-    label = f"label=com.docker.compose.project={PROJECT}"
-    for kind, listing in (("container", ["ps", "-aq"]), ("volume", ["volume", "ls", "-q"])):
-        found = subprocess.run(
-            ["docker", *listing, "--filter", label], capture_output=True, text=True
-        ).stdout.split()
-        if found:
-            remove = ["rm", "-f"] if kind == "container" else ["volume", "rm", "-f"]
-            subprocess.run(["docker", *remove, *found], capture_output=True)
-
-
-def make_up(stack_dir: Path, settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The README's command, in the clone, with the suite's settings in the environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COMPOSE_"))}
-    return subprocess.run(
-        ["make", "up"], cwd=stack_dir, env={**env, **settings}, capture_output=True, text=True
-    )
-
-
 @pytest.fixture(scope="session")
 def docker_cleanup() -> list[str]:
     return ["down -v --remove-orphans"]
 
 
-def _leftovers() -> list[str]:
-    found = []
-    for kind in ("container", "volume", "network"):
-        args = [
-            "docker",
-            kind,
-            "ls",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={PROJECT}",
-        ]
-        if kind == "container":
-            args.insert(3, "-a")
-        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
-        found += [f"{kind} {name}" for name in out]
-    flow_containers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"network={PROJECT}-net"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return found + [f"flow container {c}" for c in flow_containers]
-
-
 @pytest.fixture(scope="session")
-def nothing_left_behind() -> Iterator[None]:
+def nothing_left_behind(new_stack: Stack) -> Iterator[None]:
     """Set up before the stack, so its check runs after the stack's `down -v`."""
     yield
-    leftovers = _leftovers()
+    leftovers = new_stack.leftovers()
     assert not leftovers, f"`down -v` left behind: {leftovers}"
 
 
@@ -164,35 +105,26 @@ def nothing_left_behind() -> Iterator[None]:
 def stack(
     request: pytest.FixtureRequest,
     nothing_left_behind: None,
-    stack_dir: Path,
-    settings: dict[str, str],
-    env_file: Path,
-    docker_compose_file: list[str],
+    new_stack: Stack,
     docker_services: object,
 ) -> Iterator[Stack]:
-    up = make_up(stack_dir, settings)
-    (stack_dir / "make-up.log").write_text(up.stdout + up.stderr)
-    env = read_env_file(env_file) if env_file.exists() else dict(settings)
-    api_url = f"http://127.0.0.1:{env['PREFECT_PORT']}/api"
-    prefect = {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: env.get("PREFECT_AUTH_STRING")}
-    with temporary_settings(prefect), get_client(sync_client=True) as client:
-        stack = Stack(env_file, env, docker_compose_file, client, stack_dir, up)
-        if up.returncode != 0:
-            dump_logs(stack)
-            pytest.fail(f"make up failed ({up.returncode}):\n{(up.stdout + up.stderr)[-4000:]}")
-        yield stack
+    up = new_stack.make_up()
+    if up.returncode != 0:
+        dump_logs(new_stack)
+        pytest.fail(f"make up failed ({up.returncode}):\n{(up.stdout + up.stderr)[-4000:]}")
+    with new_stack.connected():
+        yield new_stack
     if request.session.testsfailed:
-        dump_logs(stack)
+        dump_logs(new_stack)
 
 
 def dump_logs(stack: Stack) -> None:
     """Every container's log, to .e2e-logs/ and (tail) to the terminal."""
     LOG_DIR.mkdir(exist_ok=True)
-    logs = stack.compose("logs", "--no-color", "--timestamps", check=False)
-    (LOG_DIR / "compose.log").write_text(logs.stdout + logs.stderr)
+    logs = stack.dump_logs(LOG_DIR / "compose.log")
     ps = stack.compose("ps", "-a", check=False).stdout
     print(f"\n===== e2e failed: docker compose ps -a =====\n{ps}", file=sys.__stderr__)
-    tail = "\n".join((logs.stdout + logs.stderr).splitlines()[-300:])
+    tail = "\n".join(logs.splitlines()[-300:])
     print(
         f"===== last 300 log lines (all in {LOG_DIR}/compose.log) =====\n{tail}",
         file=sys.__stderr__,

@@ -15,7 +15,7 @@ import yaml
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
-from tests.e2e.stack import Stack, poll
+from tests.e2e.stack import S3_ADMIN, Stack, poll
 from tests.support import REPO_ROOT
 
 
@@ -299,11 +299,8 @@ def test_missing_raw_data_in_the_remote_fails_with_a_clear_reason(stack: Stack):
     md5 = yaml.safe_load((REPO_ROOT / "data/raw/iris.csv.dvc").read_text())["outs"][0]["md5"]
     raw_key = next(key for key in objects if key.endswith(md5[2:]) and f"/{md5[:2]}/" in key)
     stack.in_network(
-        "import json, os; from botocore.session import get_session; "
-        "s3 = get_session().create_client('s3', endpoint_url=os.environ['S3_ENDPOINT_URL'], "
-        "region_name='us-east-1', aws_access_key_id=os.environ['S3_ROOT_USER'], "
-        "aws_secret_access_key=os.environ['S3_ROOT_PASSWORD']); "
-        f"s3.delete_object(Bucket='mltoy', Key='{raw_key}'); print(json.dumps(True))"
+        S3_ADMIN + "s3.delete_object(Bucket=bucket, Key=sys.argv[1]); print(json.dumps(True))",
+        raw_key,
     )
     try:
         run = stack.run_deployment("b", parameters={"params": new_params()})

@@ -88,7 +88,7 @@ def commit_in(report: str) -> str:
 
 def test_make_up_alone_brought_the_stack_up_from_a_fresh_clone(stack: Stack):
     """The suite's stack came up with `make up` in a fresh clone that had no .env."""
-    printed = stack.up.stdout
+    printed = stack.up_output.stdout
     assert "make-env: wrote" in printed and "git-seed: seeded" in printed, printed[-3000:]
     assert "Prefect UI: http://127.0.0.1:" in printed
     env_file = stack.project_dir / ".env"

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import docker
 import httpx
 import pytest
 from prefect_docker.worker import DockerWorker, DockerWorkerJobConfiguration
 
-import docker
 from deploy.work_pool import FlowContainerSettings, base_job_template
 from tests.e2e.stack import poll
 from tests.support import free_port

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import TaskRun
+
+from harness.workspace import set_param
 
 OUTPUTS = (
     "data/prepared/train.csv",
@@ -20,17 +21,6 @@ OUTPUTS = (
     "reports/metrics.json",
     "reports/plots/confusion.csv",
 )
-
-
-def set_param(project: Path, dotted: str, value: Any) -> None:
-    path = project / "params.yaml"
-    document = yaml.safe_load(path.read_text())
-    *parents, leaf = dotted.split(".")
-    node = document
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def assert_reruns_like_dvc(run: Callable[[], dict[str, Any]], project: Path) -> None:

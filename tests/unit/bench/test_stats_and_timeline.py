@@ -1,4 +1,5 @@
-"""bench's pure helpers: summaries of repeats, and the split of a run's latency."""
+"""bench's pure helpers: summaries of repeats, the split of a run's latency, and what
+the stack driver reads from a run's logs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from bench.data_scale import stage_marks
 from bench.profile import imports_by_package
 from bench.stats import ratio, summarize
 from bench.timeline import split
+from harness.stack import stage_outcomes
 
 
 def test_summarize_gives_median_min_max_and_skips_missing_values():
@@ -72,20 +74,13 @@ def test_imports_by_package_sums_own_time_per_top_level_package():
     assert [row["share"] for row in rows] == pytest.approx([0.6, 0.4])
 
 
-def test_stack_log_errors_are_counted_inside_the_batch_window_only():
-    from bench.stacklogs import bench_log_windows, count
-
-    text = "\n".join(
-        [
-            "2026-11-23T21:00:00.500000000Z sqlite3.OperationalError: database is locked",
-            "2026-11-23T21:00:05.000000000Z sqlite3.OperationalError: database is locked",
-            "2026-11-23T21:00:09.000000000Z INFO all fine",
-            "  a traceback line without a timestamp: database is locked",
-        ]
-    )
-    start = 1795467600.0  # 2026-11-23 21:00:00 UTC
-    patterns = {"locked": "database is locked"}
-    assert count(text, patterns, start + 1, start + 10) == {"locked": 1}
-    assert count(text, patterns, start, start + 10) == {"locked": 2}
-    log = "[bench 21:00:00] latency done\n[bench 21:00:30] scale b N=1 limit 1: ...\n"
-    assert bench_log_windows(log, "2026-11-23") == [(start, start + 30)]
+def test_stage_outcomes_read_from_logs_and_cli_output():
+    lines = [
+        "Running stage 'prepare':",
+        "stage prepare: skipped",
+        "stage train wrote models/model.joblib",
+        "stage train: ran",
+        "stage evaluate: command exited with 2: mltoy: error: ...",
+        "  stage evaluate: restored  ",
+    ]
+    assert stage_outcomes(lines) == {"prepare": "skipped", "train": "ran", "evaluate": "restored"}

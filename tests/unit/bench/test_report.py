@@ -1,0 +1,104 @@
+"""bench's report: a page and a chart rendered from the results alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import report
+from bench.stats import summarize
+
+
+def local_results() -> dict:
+    def s(*values: float) -> dict:
+        return summarize(values)
+
+    return {
+        "repeats": 3,
+        "noop": {
+            "dvc": s(1.0, 1.1, 0.9),
+            "a_cli": s(3.0, 3.2, 2.9),
+            "b_cli": s(2.0, 2.1, 2.2),
+            "a_inproc": s(1.2, 1.3, 1.1),
+            "b_inproc": s(0.5, 0.6, 0.4),
+        },
+        "full": {
+            "dvc": s(4.0, 4.1, 3.9),
+            "a_cli": s(6.0, 6.2, 5.9),
+            "b_cli": s(3.0, 3.1, 3.2),
+            "a_inproc": s(4.2, 4.3, 4.1),
+            "b_inproc": s(1.5, 1.6, 1.4),
+        },
+        "profile": {},
+    }
+
+
+def test_report_renders_from_results_and_says_what_was_not_measured(tmp_path: Path):
+    (tmp_path / "local.json").write_text(json.dumps(local_results()))
+    (tmp_path / "image-error.json").write_text('{"error": "RuntimeError: no docker"}')
+    markdown, png = tmp_path / "benchmarks.md", tmp_path / "benchmarks.png"
+    report.write(tmp_path, markdown, png)
+    text = markdown.read_text()
+    assert "| bare `dvc repro` | 1.00 s [0.90–1.10] | 1.00x |" in text
+    assert "3.00x as a new process" in text and "**missed**" in text  # A: 3.0 / 1.0 > 1.5
+    assert "Not measured: the section failed** (`RuntimeError: no docker`)" in text
+    assert "## 5. Scale\n\n**Not measured in this run.**" in text
+    assert "![benchmark summary](benchmarks.png)" in text
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_without_results_draws_no_chart_and_claims_nothing(tmp_path: Path):
+    markdown, png = tmp_path / "benchmarks.md", tmp_path / "benchmarks.png"
+    report.write(tmp_path, markdown, png)
+    text = markdown.read_text()
+    assert not png.exists() and "![benchmark summary]" not in text
+    assert text.count("**Not measured in this run.**") == 6
+    assert "**met**" not in text and "**missed**" not in text
+    assert "Every measured target was met." in text
+
+
+def batch(option: str, n: int, limit: int, throughput: float, locked: int) -> dict:
+    latency = summarize([30.0] * n)
+    return {
+        "option": option,
+        "n": n,
+        "concurrency_limit": limit,
+        "throughput_per_min": throughput,
+        "latency_s": latency,
+        "peak_working_set_mb": summarize([300.0] * n),
+        "peak_rss_mb": summarize([290.0] * n),
+        "max_concurrent": min(n, limit),
+        "machine_busy": 0.5,
+        "cpu_s": {"flow containers": 100.0, "prefect-server": 60.0, "worker": 5.0},
+        "failures": [],
+        "log_errors": {"database_locked": locked, "worker_not_polled": 0},
+    }
+
+
+def test_scale_batches_are_pooled_and_a_locked_database_is_named_as_the_bound(tmp_path: Path):
+    scale = {
+        "repeats": 2,
+        "concurrency_limit": 32,
+        "worker": "tuned",
+        "shipped_n": 4,
+        "batches": [
+            batch("b", 4, 1, 3.0, 0),
+            batch("a", 16, 32, 6.0, 0),
+            batch("a", 16, 32, 8.0, 5),
+            batch("b", 16, 32, 9.0, 2),
+        ],
+    }
+    (tmp_path / "scale.json").write_text(json.dumps(scale))
+    groups = report.scale_groups(scale["batches"])
+    assert [(g["option"], g["n"], g["limit"], g["repeats"]) for g in groups] == [
+        ("b", 4, 1, 1),
+        ("a", 16, 32, 2),
+        ("b", 16, 32, 1),
+    ]
+    assert groups[1]["throughput"]["median"] == 7.0
+    assert groups[1]["log_errors"]["database_locked"] == 5
+    assert groups[1]["stack_share"] == 65.0 / 165.0
+    text = report.render(report.load(tmp_path), None)
+    assert "Not bound by the cores" in text and "The same bound" in text  # A first, then B
+    assert "| Zero failed runs at N = 16 | 0 failed of 48 runs at N = 16" in text
+    assert "As shipped (`concurrency_limit: 1`), 4 runs of option B" in text
