@@ -24,8 +24,7 @@ import os
 import re
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import SyncPrefectClient
 
+from deploy.polling import poll
 from harness import REPO_ROOT
 from harness.workspace import checkout_copy
 
@@ -76,18 +76,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def poll(check: Callable[[], T | None], timeout: float, what: str, every: float = 2.0) -> T:
-    """Call `check` until it returns something, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 def stage_outcomes(lines: Iterable[str]) -> dict[str, str]:
