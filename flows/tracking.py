@@ -44,6 +44,20 @@ os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
 # filled by source_commit below).
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
+
+def _link_login(settings_login: Path = Path("/run/mltoy/mlflow/credentials")) -> None:
+    """The flows' MLflow login is in the read-only settings volume (deploy/mlflow_users.py);
+    MLflow reads ~/.mlflow/credentials. The image links one to the other, but a flow
+    container's home is a tmpfs (deploy/work_pool.py) that hides the link: make it again."""
+    home_login = Path.home() / ".mlflow/credentials"
+    if settings_login.is_file() and not home_login.exists():
+        home_login.parent.mkdir(parents=True, exist_ok=True)
+        home_login.unlink(missing_ok=True)  # a dangling link
+        home_login.symlink_to(settings_login)
+
+
+_link_login()
+
 import mlflow  # noqa: E402
 import mlflow.sklearn  # noqa: E402
 import yaml  # noqa: E402

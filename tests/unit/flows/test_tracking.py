@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+from flows import tracking
 from flows.git_workspace import Commit
 from flows.tracking import flatten, git_tags, report
 
@@ -66,3 +67,20 @@ def test_the_report_names_the_decision_and_both_values():
     assert "version 2 (new)" in text
     skipped = report("option B", "", {"status": "skipped", "reason": "ConnectionError: down"})
     assert "**Tracking skipped**: ConnectionError: down" in skipped
+
+
+def test_the_login_is_linked_again_where_home_is_a_tmpfs(tmp_path, monkeypatch):
+    """A flow container's home hides the image's link to the settings volume's login."""
+    settings_login = tmp_path / "run/mltoy/mlflow/credentials"
+    settings_login.parent.mkdir(parents=True)
+    settings_login.write_text("[mlflow]\nmlflow_tracking_username = flows\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    tracking._link_login(settings_login)
+    assert (tmp_path / "home/.mlflow/credentials").read_text() == settings_login.read_text()
+    tracking._link_login(settings_login)  # idempotent
+
+
+def test_no_login_in_the_settings_volume_links_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    tracking._link_login(tmp_path / "absent")
+    assert not (tmp_path / "home/.mlflow").exists()
