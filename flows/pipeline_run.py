@@ -4,10 +4,11 @@
 directory), names the run after the commit it runs, makes the run's params the
 workspace's and reads the pipeline through DVC (a bad definition fails here, before any
 stage runs); `finish` reads the metrics the pipeline declares, logs them when asked,
-publishes them as the run's artifact, reports the commit (and pushes its results commit
-when asked), records the run in MLflow when tracking is on, and returns the flows' common
-result. Per-run concerns that are not a way of running stages belong here, as a step of
-`start` or `finish`, so that both options get them.
+publishes them (with their change against the previous run) and the confusion matrix as
+the run's artifacts, reports the commit (and pushes its results commit when asked),
+records the run in MLflow when tracking is on, links the model (flows/reporting.py), and
+returns the flows' common result. Per-run concerns that are not a way of running stages
+belong here, as a step of `start` or `finish`, so that both options get them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from typing import Any, NotRequired, TypedDict
 from flows import gitops, workspace
 from flows.dvc_pipeline import Pipeline, load_pipeline
 from flows.git_workspace import Commit
-from flows.reporting import metrics_summary, publish_metrics, read_metrics
+from flows.reporting import (
+    metrics_summary,
+    publish_confusion_matrix,
+    publish_metrics,
+    publish_model_link,
+    read_metrics,
+)
 from flows.tracking_hook import track
 
 
@@ -75,6 +82,7 @@ class PipelineRun:
         if self.show_metrics:
             metrics_summary(metrics)
         publish_metrics(metrics, option=self.option)
+        publish_confusion_matrix(self.project, option=self.option)
         gitops.finish(
             self.project, self.source, self.option, stages, metrics, publish_results, lock_written
         )
@@ -82,4 +90,7 @@ class PipelineRun:
         tracking = track(self.project, self.option, stages, metrics, self.source, publish_results)
         if tracking is not None:
             result["tracking"] = tracking
+        published = self.source is not None and publish_results
+        results_branch = self.source.results_ref.removeprefix("refs/heads/") if published else None
+        publish_model_link(self.project, tracking, results_branch)
         return result

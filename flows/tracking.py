@@ -13,10 +13,11 @@ skipped alike) one MLflow run is logged in the experiment named after the deploy
   (`mltoy.cached` when none ran), the DVC md5 of the tracked data and of every output, the
   Git commit when known, and the registry's decision (flows/registry.py).
 
-The Prefect run gets a link artifact to the MLflow run and a markdown report of the
-decision. Tracking never fails the flow: when MLflow cannot be reached or refuses, the run
-completes with "MLflow tracking skipped: <reason>" in its log and report (the model is in
-DVC already). A failed flow run is logged as a FAILED MLflow run, and never registers.
+The Prefect run gets a markdown report of the decision (and, from flows/reporting.py, its
+model link artifact points at the MLflow run). Tracking never fails the flow: when MLflow
+cannot be reached or refuses, the run completes with "MLflow tracking skipped: <reason>"
+in its log and report (the model is in DVC already). A failed flow run is logged as a
+FAILED MLflow run, and never registers.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import RunStatus  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from prefect import get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_link_artifact, create_markdown_artifact  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.runtime import deployment, flow_run  # noqa: E402
 
 from flows import registry  # noqa: E402
@@ -73,15 +74,14 @@ from flows.dvc_output import RAN  # noqa: E402
 from flows.dvc_pipeline import load_pipeline  # noqa: E402
 from flows.fingerprint import md5_file  # noqa: E402
 from flows.git_workspace import Commit, head  # noqa: E402
+from flows.reporting import CONFUSION, MODEL, confusion_figure  # noqa: E402
 from mltoy.data import FEATURES, read_dataset  # noqa: E402
 
-# The pipeline's files that tracking reads (dvc.yaml's outputs).
-MODEL = "models/model.joblib"
+# The pipeline's files that tracking reads (dvc.yaml's outputs; the model and the
+# confusion rows as the Prefect artifacts name them).
 TEST_SPLIT = "data/prepared/test.csv"
-CONFUSION = "reports/plots/confusion.csv"
 PARAMS = "params.yaml"
 
-LINK_KEY = "mlflow-run"
 REPORT_KEY = "mlflow-tracking"
 
 
@@ -161,23 +161,6 @@ def experiment_name() -> str:
 
 def run_url(settings: TrackingSettings, run: Any) -> str:
     return f"{settings.ui_url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-
-
-def confusion_figure(path: Path) -> Any:
-    """The confusion matrix as a picture, from the evaluate stage's (actual, predicted) rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import pandas as pd
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    rows = pd.read_csv(path)
-    display = ConfusionMatrixDisplay.from_predictions(
-        rows["actual"], rows["predicted"], cmap="Blues", colorbar=False
-    )
-    display.ax_.set_title("Confusion matrix (test split)")
-    display.figure_.tight_layout()
-    return display.figure_
 
 
 def log_model(project: Path) -> Any:
@@ -320,12 +303,6 @@ def track_run(
         "new" if outcome["new_version"] else "already registered",
         decision["outcome"],
         decision["reason"],
-    )
-    create_link_artifact(
-        key=LINK_KEY,
-        link=outcome["url"],
-        link_text=f"MLflow run {outcome['run_id']}",
-        description=f"This flow run in MLflow ({experiment_name()}).",
     )
     create_markdown_artifact(
         key=REPORT_KEY,

@@ -146,7 +146,7 @@ def test_each_option_logs_params_metrics_model_and_links_both_ways(
     # Prefect -> MLflow: a link artifact to the run's page in the MLflow UI.
     artifacts = prefect_artifacts(stack, run.id)
     url = f"{mlflow_url}/#/experiments/{logged.info.experiment_id}/runs/{logged.info.run_id}"
-    assert artifacts["mlflow-run"].data.endswith(f"({url})"), artifacts["mlflow-run"].data
+    assert artifacts["mltoy-model"].data.endswith(f"({url})"), artifacts["mltoy-model"].data
     assert "| decision |" in artifacts["mlflow-tracking"].data
 
     # The same (default) model as the champion: no new version.

@@ -102,7 +102,7 @@ def test_a_run_logs_params_metrics_model_confusion_image_and_lineage(project, ml
 
     # The link back from Prefect, and the report.
     artifacts = artifacts_of(state.state_details.flow_run_id)
-    link = artifacts["mlflow-run"].data  # "[text](url)"
+    link = artifacts["mltoy-model"].data  # "[text](url)"
     url = (
         f"http://mlflow.example:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
     )
