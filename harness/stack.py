@@ -386,7 +386,12 @@ class Stack:
         (found,) = [a for a in artifacts if a.key == key]
         return found
 
+    def artifact_rows(self, flow_run_id: UUID, key: str) -> list[dict[str, Any]]:
+        """The rows of the run's table artifact with this key."""
+        table = self.artifact(flow_run_id, key)
+        return table.data if isinstance(table.data, list) else json.loads(table.data)
+
     def artifact_metrics(self, flow_run_id: UUID) -> dict[str, Any]:
-        table = self.artifact(flow_run_id, "mltoy-metrics")
-        rows = table.data if isinstance(table.data, list) else json.loads(table.data)
-        return {row["metric"]: row["value"] for row in rows}
+        return {
+            row["metric"]: row["value"] for row in self.artifact_rows(flow_run_id, "mltoy-metrics")
+        }

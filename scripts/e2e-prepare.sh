@@ -2,6 +2,7 @@
 # Make this machine ready for the end-to-end suite, and build its images once.
 # Prints the settings the suite must use (KEY=VALUE on stdout); progress goes to stderr.
 #  - a Docker engine + Compose v2 (scripts/install-docker.sh);
+#  - a Chromium for the UI tests (scripts/install-chromium.sh; without one they skip, saying why);
 #  - the public base image if it can be pulled, else a local Debian one (debootstrap);
 #  - the Docker socket proxy (docker/socket-proxy) and the Git server (docker/git-server),
 #    always built here;
@@ -15,6 +16,7 @@ log() { printf '[e2e-prepare] %s\n' "$*" >&2; }
 available() { docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
 
 scripts/install-docker.sh >&2
+scripts/install-chromium.sh >&2 || log "no Chromium: the UI tests (tests/e2e/test_ui.py) will skip"
 
 # Image names and tags have one source: the defaults in compose.yaml (and, for the
 # stand-ins and MLflow, compose.standin.yaml and compose.mlflow.yaml), read with

@@ -19,13 +19,16 @@ import pytest
 from harness import REPO_ROOT
 from harness.stack import PROJECT, Stack, prepare_images, remove_leftovers
 from tests.e2e.stack import TEST_LIMITS
+from tests.e2e.webhook import WebhookReceiver, new_token, notify_url
 
 LOG_DIR = REPO_ROOT / ".e2e-logs"
 
 
 # The suite shares one stack: the user-facing behaviour first (it expects a fresh
 # remote), then MLflow's registry (it expects only test_stack's default-params runs before
-# it), then security checks, then the faults that stop and kill parts of it.
+# it), GitOps, failure notifications, the UI in a browser (before test_web trips the
+# gateway's failed-login limit), then security checks (which search the logs of every
+# run so far), then the faults that stop and kill parts of it.
 # (test_socket_proxy and test_image_secrets need no stack: their own containers.)
 ORDER = (
     "test_required_settings",
@@ -34,6 +37,8 @@ ORDER = (
     "test_stack",
     "test_mlflow",
     "test_gitops",
+    "test_notifications",
+    "test_ui",
     "test_security",
     "test_web",
     "test_faults",
@@ -63,9 +68,17 @@ def prepared() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def new_stack(prepared: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Stack:
     """A fresh clone of this change (its working tree, committed), with no .env, and the
-    settings the suite passes to `make up` (no secret); `stack` brings it up."""
-    remove_leftovers(PROJECT)  # of an aborted earlier session (no .env to `down` it with)
-    return Stack.clone(prepared, tmp_path_factory.mktemp("e2e") / "mltoy", **TEST_LIMITS)
+    settings the suite passes to `make up`: no secret but the failure notifications' URL
+    (the receiver below), whose token the secrets tests look for; `stack` brings it up."""
+    # Of an aborted earlier session (no .env to `down` it with).
+    WebhookReceiver.remove(PROJECT)
+    remove_leftovers(PROJECT)
+    return Stack.clone(
+        prepared,
+        tmp_path_factory.mktemp("e2e") / "mltoy",
+        **TEST_LIMITS,
+        MLTOY_NOTIFY_URL=notify_url(PROJECT, new_token()),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -112,10 +125,27 @@ def stack(
     if up.returncode != 0:
         dump_logs(new_stack)
         pytest.fail(f"make up failed ({up.returncode}):\n{(up.stdout + up.stderr)[-4000:]}")
-    with new_stack.connected():
-        yield new_stack
-    if request.session.testsfailed:
-        dump_logs(new_stack)
+    # Every run of the session may notify: the receiver is there from the start.
+    env = new_stack.env
+    RECEIVER[PROJECT] = WebhookReceiver.start(
+        PROJECT, env["MLTOY_NETWORK"], env["MLTOY_IMAGE"], env["MLTOY_NOTIFY_URL"]
+    )
+    try:
+        with new_stack.connected():
+            yield new_stack
+        if request.session.testsfailed:
+            dump_logs(new_stack)
+    finally:
+        RECEIVER.pop(PROJECT).stop()  # off the network before `down -v` removes it
+
+
+RECEIVER: dict[str, WebhookReceiver] = {}
+
+
+@pytest.fixture(scope="session")
+def webhook(stack: Stack) -> WebhookReceiver:
+    """Where the stack's failure notifications arrive (tests/e2e/webhook.py)."""
+    return RECEIVER[PROJECT]
 
 
 def dump_logs(stack: Stack) -> None:

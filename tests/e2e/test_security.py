@@ -187,6 +187,12 @@ def secrets(
         flow_key_attempts["flow_secret"],
         developer_key["aws_secret_access_key"],
         *(mlflow if mlflow_on(stack) else []),
+        # The failure notifications' URL token (the suite sets MLTOY_NOTIFY_URL).
+        *(
+            [stack.env["MLTOY_NOTIFY_URL"].rsplit("/", 1)[1]]
+            if stack.env.get("MLTOY_NOTIFY_URL")
+            else []
+        ),
     ]
 
 
