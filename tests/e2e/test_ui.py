@@ -266,14 +266,26 @@ def test_custom_run_with_a_changed_train_c_reruns_from_train(page, stack: Stack)
     run = follow_run_to_completed(page, stack, "a", before)
     assert run.parameters["params"] == {"train": {"C": 0.5}}
 
-    # The run's stages, as its log tells them in the UI.
+    # The run's stages, as its log tells them in the UI (a list drawn as it scrolls).
     page.get_by_role("tab", name="Logs").click()
     # prepare is unchanged: skipped (or restored from DVC's run cache: not run either).
-    expect(page.get_by_text(re.compile(r"stage prepare: (skipped|restored)")).first).to_be_visible()
+    prepare = page.get_by_text(re.compile(r"^stage prepare: (skipped|restored)$"))
+    scroll_to(page, prepare)
     for line in ("stage train: ran", "stage evaluate: ran"):
-        expect(page.get_by_text(line).first).to_be_visible()
-    expect(page.get_by_text("stage prepare: ran")).to_have_count(0)
+        expect(page.get_by_text(line, exact=True).first).to_be_visible()
+    expect(page.get_by_text("stage prepare: ran", exact=True)).to_have_count(0)
     page.steps.shot("custom-run-stages", full_page=True)
+
+
+def scroll_to(page, locator, steps: int = 60) -> None:
+    """Scroll down until `locator` is drawn (long lists are drawn as they scroll)."""
+    for _ in range(steps):
+        if locator.count():
+            break
+        page.mouse.move(700, 700)
+        page.mouse.wheel(0, 600)
+        page.wait_for_timeout(250)
+    expect(locator.first).to_be_visible()
 
 
 def set_parameter(page, name: str, value: object) -> None:
