@@ -76,14 +76,16 @@ def admin(stack: Stack, mlflow_url: str) -> Iterator[Any]:
 
 
 def mlflow_run(admin: Any, flow_run_id: UUID) -> Any:
-    """The MLflow run that records this Prefect flow run (polled: logged as the run ends)."""
+    """The MLflow run that records this Prefect flow run, once it has ended (polled: it is
+    logged as the flow run ends, and a failed run's hook runs after Prefect says Failed)."""
 
     def find() -> Any:
         experiments = [e.experiment_id for e in admin.search_experiments()]
         runs = admin.search_runs(
             experiments, filter_string=f"tags.`prefect.flow_run_id` = '{flow_run_id}'"
         )
-        return runs[0] if runs else None
+        ended = [run for run in runs if run.info.status != "RUNNING"]
+        return ended[0] if ended else None
 
     return poll(find, 60, f"the MLflow run of flow run {flow_run_id}")
 
