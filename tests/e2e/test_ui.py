@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -277,14 +278,14 @@ def test_custom_run_with_a_changed_train_c_reruns_from_train(page, stack: Stack)
     page.steps.shot("custom-run-stages", full_page=True)
 
 
-def scroll_to(page, locator, steps: int = 60) -> None:
-    """Scroll down until `locator` is drawn (long lists are drawn as they scroll)."""
-    for _ in range(steps):
-        if locator.count():
-            break
+def scroll_to(page, locator, timeout: float = 120) -> None:
+    """Scroll down until `locator` is drawn: long lists are drawn as they scroll, and the
+    run's log is fetched page by page as it scrolls (slow on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while not locator.count() and time.monotonic() < deadline:
         page.mouse.move(700, 700)
         page.mouse.wheel(0, 600)
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(500)
     expect(locator.first).to_be_visible()
 
 
