@@ -267,13 +267,16 @@ def test_custom_run_with_a_changed_train_c_reruns_from_train(page, stack: Stack)
     run = follow_run_to_completed(page, stack, "a", before)
     assert run.parameters["params"] == {"train": {"C": 0.5}}
 
-    # The run's stages, as its log tells them in the UI (a list drawn as it scrolls).
-    page.get_by_role("tab", name="Logs").click()
+    # The run's stages, as its log tells them in the UI (a list drawn as it scrolls). The
+    # last lines reach the server after Completed (the container flushes them as it
+    # exits) and the page of a finished run does not poll: open it once they are in.
+    stack.logs_with(run.id, "stage evaluate:")
+    page.goto(f"/v2/runs/flow-run/{run.id}?tab=Logs")
+    scroll_to(page, page.get_by_text("stage evaluate: ran", exact=True))
     # prepare is unchanged: skipped (or restored from DVC's run cache: not run either).
     prepare = page.get_by_text(re.compile(r"^stage prepare: (skipped|restored)$"))
-    scroll_to(page, prepare)
-    for line in ("stage train: ran", "stage evaluate: ran"):
-        expect(page.get_by_text(line, exact=True).first).to_be_visible()
+    expect(prepare.first).to_be_visible()
+    expect(page.get_by_text("stage train: ran", exact=True).first).to_be_visible()
     expect(page.get_by_text("stage prepare: ran", exact=True)).to_have_count(0)
     page.steps.shot("custom-run-stages", full_page=True)
 
