@@ -67,11 +67,12 @@ from mlflow.entities import RunStatus  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from prefect import get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import deployment, flow_run  # noqa: E402
 
 from flows import registry  # noqa: E402
 from flows.dvc_output import RAN  # noqa: E402
-from flows.dvc_pipeline import load_pipeline  # noqa: E402
+from flows.dvc_pipeline import Pipeline  # noqa: E402
 from flows.fingerprint import md5_file  # noqa: E402
 from flows.git_workspace import Commit, head  # noqa: E402
 from flows.reporting import CONFUSION, MODEL, confusion_figure  # noqa: E402
@@ -131,7 +132,11 @@ def git_tags(project: Path, commit: Commit | None, published: bool) -> dict[str,
 
 
 def lineage_tags(
-    project: Path, stages: Mapping[str, str], commit: Commit | None, published: bool
+    project: Path,
+    pipeline: Pipeline,
+    stages: Mapping[str, str],
+    commit: Commit | None,
+    published: bool,
 ) -> dict[str, str]:
     """Where the run came from: Prefect, the stages, DVC's md5s, Git."""
     tags = {
@@ -143,7 +148,6 @@ def lineage_tags(
         "mltoy.cached": str(not any(outcome == RAN for outcome in stages.values())).lower(),
     }
     tags.update({f"mltoy.stage.{name}": outcome for name, outcome in stages.items()})
-    pipeline = load_pipeline(project)
     md5s = dict(pipeline.tracked_sources)
     for name in pipeline.order():
         for out in pipeline.stages[name].outs:
@@ -203,6 +207,7 @@ def report(option: str, run_link: str, outcome: dict[str, Any]) -> str:
 def _log(
     settings: TrackingSettings,
     project: Path,
+    pipeline: Pipeline,
     option: str,
     stages: Mapping[str, str],
     metrics: Mapping[str, Any],
@@ -218,11 +223,11 @@ def _log(
     params = yaml.safe_load((project / PARAMS).read_text())
     mlflow.set_experiment(experiment_name())
     with mlflow.start_run(run_name=str(flow_run.name)) as run:
-        tags = lineage_tags(project, stages, commit, published)
+        tags = lineage_tags(project, pipeline, stages, commit, published)
         mlflow.set_tags({**tags, "mltoy.option": option})
         mlflow.log_params(flatten(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for relpath in (PARAMS, CONFUSION, *load_pipeline(project).metrics_files):
+        for relpath in (PARAMS, CONFUSION, *pipeline.metrics_files):
             folder = Path(relpath).parent.as_posix()
             mlflow.log_artifact(str(project / relpath), None if folder == "." else folder)
         mlflow.log_figure(confusion_figure(project / CONFUSION), "confusion_matrix.png")
@@ -266,9 +271,12 @@ def _log(
     return outcome
 
 
-@task(name="mlflow tracking")
+# Never cached: each call registers a model and moves an alias (and a Pipeline is no
+# cache key).
+@task(name="mlflow tracking", cache_policy=NO_CACHE)
 def track_run(
     project_dir: str,
+    pipeline: Pipeline,
     option: str,
     stages: Mapping[str, str],
     metrics: Mapping[str, Any],
@@ -283,7 +291,9 @@ def track_run(
     logger = get_run_logger()
     settings = TrackingSettings.from_env()
     try:
-        outcome = _log(settings, Path(project_dir), option, stages, metrics, commit, published)
+        outcome = _log(
+            settings, Path(project_dir), pipeline, option, stages, metrics, commit, published
+        )
     except Exception as exc:  # an outage or a refusal: the pipeline's result stands
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         logger.warning(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flows.dvc_pipeline import Pipeline
     from flows.git_workspace import Commit
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -25,6 +26,7 @@ def tracking_enabled() -> bool:
 
 def track(
     project: Path,
+    pipeline: Pipeline,
     option: str,
     stages: Mapping[str, str],
     metrics: Mapping[str, Any],
@@ -33,13 +35,14 @@ def track(
 ) -> dict[str, Any] | None:
     """Record a completed pipeline run in MLflow; None when tracking is off.
 
-    `commit`: what the run ran (flows.gitops.start); `published`: its results commit was
-    pushed to the commit's results ref (flows.gitops.finish)."""
+    `pipeline`: the run's, as read at its start; `commit`: what the run ran
+    (flows.gitops.start); `published`: its results commit was pushed to the commit's
+    results ref (flows.gitops.finish)."""
     if not tracking_enabled():
         return None
     from flows.tracking import track_run
 
-    return track_run(str(project), option, dict(stages), dict(metrics), commit, published)
+    return track_run(str(project), pipeline, option, dict(stages), dict(metrics), commit, published)
 
 
 def track_failure(flow: Any, flow_run: Any, state: Any) -> None:
