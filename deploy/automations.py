@@ -174,7 +174,7 @@ def remove(name: str) -> None:
 def main() -> int:
     for automation in (zombie_automation(), pending_automation()):
         replace(automation)
-    url = os.environ.get("MLTOY_NOTIFY_URL", "").strip()
+    url = notifications.configured_url()
     if not url:
         remove(NOTIFY_NAME)
         print("failure notifications off (set MLTOY_NOTIFY_URL in .env to turn them on)")

@@ -11,12 +11,16 @@
 
 The URL is a secret (it often embeds a token): it lives only in the block's secret
 field (the Custom Webhook's `url` is a template filled from its secrets), shown as
-`********` by the API and the UI, and never printed.
+`********` by the API and the UI, and never printed. In the stack it reaches the deploy
+step as a file (compose's secret `notify-url`, named by MLTOY_NOTIFY_URL_FILE), not as a
+variable of the container.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from prefect.blocks.notifications import (
@@ -32,6 +36,16 @@ BLOCK_TYPES: tuple[type[NotificationBlock], ...] = (
     SlackWebhook,
     MicrosoftTeamsWebhook,
 )
+
+
+def configured_url() -> str:
+    """MLTOY_NOTIFY_URL from the file MLTOY_NOTIFY_URL_FILE names (absent: not set),
+    else from the variable itself (a deploy run outside compose); "" when off."""
+    path = os.environ.get("MLTOY_NOTIFY_URL_FILE", "")
+    if path:
+        file = Path(path)
+        return file.read_text().strip() if file.is_file() else ""
+    return os.environ.get("MLTOY_NOTIFY_URL", "").strip()
 
 
 class NotifyUrlError(ValueError):

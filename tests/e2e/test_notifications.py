@@ -101,3 +101,9 @@ def test_redeploying_leaves_one_automation_and_the_url_stays_secret(
         deployment = stack.client.read_deployment(stack.deployment_id(option))
         assert token not in deployment.model_dump_json()
     assert token not in stack.compose("logs", "--no-color").stdout
+    # The deploy step got it as a file: `docker inspect` of its container does not show it.
+    (container,) = stack.compose("ps", "--all", "--quiet", "deploy").stdout.split()
+    inspected = subprocess.run(
+        ["docker", "inspect", container], capture_output=True, text=True, check=True
+    ).stdout
+    assert "MLTOY_NOTIFY_URL_FILE" in inspected and token not in inspected

@@ -5,7 +5,7 @@ from prefect.blocks.notifications import (
     SlackWebhook,
 )
 
-from deploy.notifications import NotifyUrlError, describe, notification_block
+from deploy.notifications import NotifyUrlError, configured_url, describe, notification_block
 
 TOKEN = "s3cr3tT0ken4canary"
 TEAMS = (
@@ -55,3 +55,16 @@ def test_apprise_does_not_log_a_bad_token(caplog):
     with pytest.raises(NotifyUrlError):
         notification_block("slack://T000/B000/bad-token-with-dashes")
     assert "bad-token" not in caplog.text
+
+
+def test_the_url_is_read_from_the_secret_file_when_one_is_named(tmp_path, monkeypatch):
+    secret = tmp_path / "notify-url"
+    secret.write_text(f"http://receiver:8080/hook/{TOKEN}\n")
+    monkeypatch.setenv("MLTOY_NOTIFY_URL", "http://not-this-one/")
+    monkeypatch.setenv("MLTOY_NOTIFY_URL_FILE", str(secret))
+    assert configured_url() == f"http://receiver:8080/hook/{TOKEN}"
+    # Compose makes no file for an empty MLTOY_NOTIFY_URL: notifications are off.
+    secret.unlink()
+    assert configured_url() == ""
+    monkeypatch.delenv("MLTOY_NOTIFY_URL_FILE")
+    assert configured_url() == "http://not-this-one/"
