@@ -1,7 +1,8 @@
 """The compose stack driven from the host, as a user would: one driver for the end-to-end
 suite (tests/e2e) and the benchmark (bench/).
 
-- `prepare_images`: scripts/e2e-prepare.sh (Docker engine, base image, our images);
+- `prepare_images`, `ImagePreparation`: scripts/e2e-prepare.sh (Docker engine, base
+  image, our images), waited for or in the background;
 - `stack_settings`: what the driver passes to `make up` through the environment: its own
   names, free ports and the images built once (no secret: `make up` writes the clone's
   .env with random ones, seeds the stack's Git server with the clone's HEAD and waits
@@ -84,20 +85,58 @@ def stage_outcomes(lines: Iterable[str]) -> dict[str, str]:
     return {match["stage"]: match["outcome"] for match in found if match}
 
 
+PREPARE = ["scripts/e2e-prepare.sh"]
+
+
+def _prepared(stdout: str) -> dict[str, str]:
+    """The settings scripts/e2e-prepare.sh prints (BASE_IMAGE, MLTOY_IMAGE, ...)."""
+    return dict(line.split("=", 1) for line in stdout.split() if "=" in line)
+
+
 def prepare_images(env: dict[str, str] | None = None, stderr: IO[str] | None = None) -> dict:
     """Run scripts/e2e-prepare.sh (engine, base image, our images: built once) and
     return the settings it prints (BASE_IMAGE, MLTOY_IMAGE, ..., COMPOSE_FILES)."""
     result = subprocess.run(
-        ["scripts/e2e-prepare.sh"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
+        PREPARE, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
     )
     if result.returncode != 0:
         raise RuntimeError(f"scripts/e2e-prepare.sh failed ({result.returncode}); see its output")
-    return dict(line.split("=", 1) for line in result.stdout.split() if "=" in line)
+    return _prepared(result.stdout)
+
+
+class ImagePreparation:
+    """scripts/e2e-prepare.sh started in the background, so that installing the engine
+    and building the images (minutes on a new machine) overlaps the tests that need
+    neither; `settings()` waits for it. Its progress goes to `log`."""
+
+    def __init__(self, log: Path) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self._stderr = log.open("w")
+        self._process = subprocess.Popen(
+            PREPARE, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+        )
+        self._settings: dict[str, str] | None = None
+
+    def settings(self) -> dict[str, str]:
+        if self._settings is None:
+            stdout, _ = self._process.communicate()
+            self._stderr.close()
+            if self._process.returncode != 0:
+                tail = "\n".join(self.log.read_text().splitlines()[-40:])
+                raise RuntimeError(
+                    f"scripts/e2e-prepare.sh failed ({self._process.returncode});"
+                    f" the end of {self.log}:\n{tail}"
+                )
+            self._settings = _prepared(stdout)
+        return self._settings
+
+    def stop(self) -> None:
+        """At the session's end: a build nobody waited for (the session stopped early)."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=60)
+        self._stderr.close()
 
 
 def stack_settings(prepared: dict[str, str], project: str = PROJECT) -> dict[str, str]:

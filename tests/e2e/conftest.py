@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness import REPO_ROOT
-from harness.stack import PROJECT, Stack, prepare_images, remove_leftovers
+from harness.stack import PROJECT, ImagePreparation, Stack, prepare_images, remove_leftovers
 from tests.e2e.stack import TEST_LIMITS
 from tests.e2e.webhook import WebhookReceiver, new_token, notify_url
 
@@ -56,11 +56,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = others + sorted(e2e, key=rank)
 
 
+# The images are built while the unit and flow tests run (they come first, see above).
+PREPARATION: list[ImagePreparation] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
+    if any(item.get_closest_marker("e2e") for item in session.items):
+        PREPARATION.append(ImagePreparation(LOG_DIR / "e2e-prepare.log"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for preparation in PREPARATION:
+        preparation.stop()
+
+
 @pytest.fixture(scope="session")
 def prepared() -> dict[str, str]:
     """Docker engine, base image and our images: built once per session."""
     try:
-        return prepare_images()
+        return PREPARATION[0].settings() if PREPARATION else prepare_images()
     except RuntimeError as error:
         pytest.fail(str(error))
 
