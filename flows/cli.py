@@ -1,4 +1,5 @@
-"""`python -m flows.cli a|b`: run either option once, here, with a local Prefect.
+"""`python -m flows.cli a|b|sweep`: run either option once, or a parameter sweep of
+either, here, with a local Prefect.
 
 Without PREFECT_API_URL, Prefect starts a temporary local server for the run.
 """
@@ -9,15 +10,18 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from flows.option_a import pipeline_a
 from flows.option_b import pipeline_b
+from flows.sweep import sweep, table_rows
+from flows.sweep_grid import DEFAULT_GRID, MODES
 from mltoy.errors import MltoyInputError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flows.cli", description=__doc__)
-    sub = parser.add_subparsers(dest="option", required=True, metavar="{a,b}")
+    sub = parser.add_subparsers(dest="option", required=True, metavar="{a,b,sweep}")
     for name, help_text in (
         ("a", 'option A, "Prefect operates DVC pipeline" (dvc repro in a task)'),
         ("b", 'option B, "Prefect owned stage DAG" (one task per dvc.yaml stage)'),
@@ -44,11 +48,63 @@ def build_parser() -> argparse.ArgumentParser:
             "--refresh", action="store_true", help="option B: ignore cached stage results"
         )
         option.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_sweep_parser(sub)
     return parser
+
+
+def add_sweep_parser(sub: Any) -> None:
+    help_text = "a parameter sweep: one run per combination of the -S values, a leaderboard"
+    sweep_parser = sub.add_parser("sweep", help=help_text, description=help_text)
+    sweep_parser.add_argument(
+        "-S",
+        "--set-param",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUES",
+        help="as `dvc exp run -S`: train.C=0.1,1 or choice(...)/range(...); repeat for a "
+        f"grid (default: {' '.join(f'-S {o}' for o in DEFAULT_GRID)})",
+    )
+    sweep_parser.add_argument(
+        "--option", dest="trial_option", choices=("a", "b"), default="a", help="default: a"
+    )
+    sweep_parser.add_argument("--metric", default="accuracy", help="rank by (default: accuracy)")
+    sweep_parser.add_argument("--mode", choices=MODES, default="max", help="default: max")
+    sweep_parser.add_argument("--project-dir", help="directory holding dvc.yaml (default: .)")
+    sweep_parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def print_leaderboard(rows: list[dict[str, Any]], metric: str, mode: str) -> None:
+    for row in table_rows(rows, metric, mode):
+        print("  ".join(f"{key}={value}" for key, value in row.items() if value not in ("", None)))
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    try:
+        rows = sweep(
+            overrides=args.overrides or list(DEFAULT_GRID),
+            option=args.trial_option,
+            metric=args.metric,
+            mode=args.mode,
+            project_dir=args.project_dir,
+            local=True,
+        )
+    except MltoyInputError as exc:
+        print(f"flows: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # every trial failed: the leaderboard artifact says why
+        print(f"flows: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True, default=str))
+    else:
+        print_leaderboard(rows, args.metric, args.mode)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.option == "sweep":
+        return run_sweep(args)
     common = dict(
         project_dir=args.project_dir,
         params_file=args.params,

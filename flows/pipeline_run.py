@@ -27,6 +27,7 @@ from flows.reporting import (
     publish_confusion_matrix,
     publish_metrics,
     publish_model_link,
+    publish_stages,
     read_metrics,
 )
 from flows.tracking_hook import track
@@ -82,6 +83,7 @@ class PipelineRun:
         if self.show_metrics:
             metrics_summary(metrics)
         publish_metrics(metrics, option=self.option)
+        publish_stages(stages, option=self.option)
         publish_confusion_matrix(self.project, option=self.option)
         gitops.finish(
             self.project, self.source, self.option, stages, metrics, publish_results, lock_written

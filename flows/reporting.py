@@ -6,6 +6,7 @@
 - `mltoy-confusion-matrix` (table: actual class by predicted class) and
   `mltoy-confusion-matrix-plot` (markdown with the matplotlib picture embedded as a
   data URL, which Prefect's UI renders: nothing to host).
+- `mltoy-stages` (table): each stage and what the run did to it (ran or skipped).
 - `mltoy-model` (link): the model in MLflow (its run) when tracking logged it, else the
   DVC object that holds it; the description says how to `dvc pull` it.
 
@@ -33,6 +34,7 @@ ARTIFACT_KEY = "mltoy-metrics"
 CONFUSION_KEY = "mltoy-confusion-matrix"
 CONFUSION_PLOT_KEY = "mltoy-confusion-matrix-plot"
 MODEL_KEY = "mltoy-model"
+STAGES_KEY = "mltoy-stages"
 # The pipeline's files a reviewer looks at (dvc.yaml's outputs).
 MODEL = "models/model.joblib"
 CONFUSION = "reports/plots/confusion.csv"  # rows of (actual, predicted), one per test sample
@@ -129,6 +131,16 @@ def publish_metrics(metrics: Mapping[str, Any], option: str) -> None:
         table=metrics_rows(metrics, previous[1] if previous else None),
         description=f"Evaluation metrics of the mltoy pipeline ({option}); change against "
         f"{against}.",
+    )
+
+
+def publish_stages(stages: Mapping[str, str], option: str) -> None:
+    """What the run did to each stage (ran, skipped), readable by another run: a sweep's
+    leaderboard reads its trials' (flows/sweep.py)."""
+    create_table_artifact(
+        key=STAGES_KEY,
+        table=[{"stage": name, "outcome": outcome} for name, outcome in stages.items()],
+        description=f"What the run did to each stage of the pipeline ({option}).",
     )
 
 
