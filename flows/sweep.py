@@ -155,7 +155,7 @@ def run_trial(trial: Trial, option: str, commit: str | None, local_project: str 
     """Run one trial as a child flow run; its leaderboard row (Failed with the row when
     the trial failed; an invalid trial fails here, before any run starts)."""
     if trial.error is not None:
-        get_run_logger().error("%s", trial.error)
+        get_run_logger().error("invalid params, not started: %s", trial.error)
         return _finished(trial, TRIAL_FAILED, trial.error)
     if local_project is not None:
         return _local_trial(trial, option, Path(local_project))
@@ -299,5 +299,9 @@ def sweep(
     )
     ranked = [dict(row) for row in rank(rows, metric, mode)]
     if not any(row["state"] == COMPLETED for row in rows):
-        raise SweepFailedError(f"all {len(rows)} trials failed; first: {ranked[0]['reason']}")
+        first = ranked[0]
+        raise SweepFailedError(
+            f"all {len(rows)} trials failed; first: trial {first['trial']} "
+            f"({first['overrides']}): {first['reason']}"
+        )
     return ranked

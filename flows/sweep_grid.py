@@ -42,7 +42,7 @@ class Trial:
     number: int  # 1-based, in DVC's expansion order
     overrides: tuple[str, ...]  # this combination in `-S` form: ("train.C=0.1", ...)
     params: dict[str, Any] | None  # the params it changes, nested; None when invalid
-    error: str | None = None  # why it is invalid (one line)
+    error: str | None = None  # why it is invalid, in one line: "train.C = -1: must be ..."
 
     @property
     def label(self) -> str:
@@ -119,13 +119,13 @@ def plan(project: Path, overrides: Sequence[str]) -> list[Trial]:
     base = leaves(yaml.safe_load(params_file.read_text()) or {})
     trials = []
     for number, combination in enumerate(combinations(overrides), start=1):
-        source = f"trial {number} ({' '.join(combination)})"
+        source = f"trial {number}"
         try:
             document = apply(params_file, combination)
             parse_params(document, source=source)
         except MltoyInputError as exc:
-            error = str(exc) if str(exc).startswith(source) else f"{source}: {exc}"
-            trials.append(Trial(number, combination, None, one_line(error)))
+            error = one_line(str(exc)).removeprefix(f"{source}: ")
+            trials.append(Trial(number, combination, None, error))
             continue
         changed = {k: v for k, v in leaves(document).items() if base.get(k, object()) != v}
         trials.append(Trial(number, combination, nested(changed)))
