@@ -26,9 +26,9 @@ LOG_DIR = REPO_ROOT / ".e2e-logs"
 
 # The suite shares one stack: the user-facing behaviour first (it expects a fresh
 # remote), then MLflow's registry (it expects only test_stack's default-params runs before
-# it), GitOps, failure notifications, the UI in a browser (before test_web trips the
-# gateway's failed-login limit), then security checks (which search the logs of every
-# run so far), then the faults that stop and kill parts of it.
+# it), GitOps, failure notifications, parameter sweeps, the UI in a browser (before
+# test_web trips the gateway's failed-login limit), then security checks (which search the
+# logs of every run so far), then the faults that stop and kill parts of it.
 # (test_socket_proxy and test_image_secrets need no stack: their own containers.)
 ORDER = (
     "test_required_settings",
@@ -38,6 +38,7 @@ ORDER = (
     "test_mlflow",
     "test_gitops",
     "test_notifications",
+    "test_sweep",
     "test_ui",
     "test_security",
     "test_web",
