@@ -39,6 +39,14 @@ run: data ## Run option A (dvc repro under Prefect) on the embedded default; pri
 run-b: data ## Run option B (Prefect-owned stage DAG) on the embedded default
 	$(PY) -m flows.cli b
 
+# make sweep SWEEP="-S train.C=0.1,1 -S split.seed=1,2" OPTION=b
+SWEEP ?=
+OPTION ?= a
+
+.PHONY: sweep
+sweep: data ## A parameter sweep here (SWEEP="-S train.C=0.1,1 ...", OPTION=a|b); prints the leaderboard
+	$(PY) -m flows.cli sweep $(SWEEP) --option $(OPTION)
+
 .PHONY: prefect-start
 prefect-start: setup ## Start a local Prefect server on 127.0.0.1:4200 and point the client at it
 	@mkdir -p $(PREFECT_HOME)
