@@ -23,6 +23,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.dvc_output import RAN
 from flows.git_workspace import RESULTS_PREFIX, SHORT, Commit, git
+from flows.workspace import flatten
 
 ARTIFACT_KEY = "mltoy-run-report"
 LOCK = "dvc.lock"
@@ -107,20 +108,9 @@ def stage_changes(current: Mapping[str, Any], previous: Mapping[str, Any] | None
             changes.append(dep["path"])
     old_params, new_params = previous.get("params", {}), current.get("params", {})
     for file, values in new_params.items():
-        old = _flat(old_params.get(file, {}))
-        changes += [key for key, value in _flat(values).items() if old.get(key) != value]
+        old = flatten(old_params.get(file, {}))
+        changes += [key for key, value in flatten(values).items() if old.get(key) != value]
     return changes
-
-
-def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"C": 1}} -> {"train.C": 1}, as `dvc params diff` names params."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def stage_reasons(

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from flows.workspace import flatten
 from mltoy.errors import MltoyInputError
 from mltoy.params import parse_params
 
@@ -78,16 +79,6 @@ def combinations(overrides: Sequence[str]) -> list[tuple[str, ...]]:
     return [tuple(sweep[PARAMS_FILE]) for sweep in sweeps]
 
 
-def leaves(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in document.items():
-        if isinstance(value, Mapping):
-            flat.update(leaves(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for key, value in flat.items():
@@ -116,7 +107,7 @@ def apply(params_file: Path, overrides: Sequence[str]) -> dict[str, Any]:
 def plan(project: Path, overrides: Sequence[str]) -> list[Trial]:
     """Every trial of the grid, each validated as `mltoy` validates params.yaml."""
     params_file = project / PARAMS_FILE
-    base = leaves(yaml.safe_load(params_file.read_text()) or {})
+    base = flatten(yaml.safe_load(params_file.read_text()) or {})
     trials = []
     for number, combination in enumerate(combinations(overrides), start=1):
         source = f"trial {number}"
@@ -127,7 +118,7 @@ def plan(project: Path, overrides: Sequence[str]) -> list[Trial]:
             error = one_line(str(exc)).removeprefix(f"{source}: ")
             trials.append(Trial(number, combination, None, error))
             continue
-        changed = {k: v for k, v in leaves(document).items() if base.get(k, object()) != v}
+        changed = {k: v for k, v in flatten(document).items() if base.get(k, object()) != v}
         trials.append(Trial(number, combination, nested(changed)))
     return trials
 

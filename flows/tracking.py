@@ -76,6 +76,7 @@ from flows.dvc_pipeline import Pipeline  # noqa: E402
 from flows.fingerprint import md5_file  # noqa: E402
 from flows.git_workspace import Commit, head  # noqa: E402
 from flows.reporting import CONFUSION, MODEL, confusion_figure  # noqa: E402
+from flows.workspace import flatten  # noqa: E402
 from mltoy.data import FEATURES, read_dataset  # noqa: E402
 
 # The pipeline's files that tracking reads (dvc.yaml's outputs; the model and the
@@ -103,18 +104,6 @@ class TrackingSettings:
             ui_url=(os.environ.get("MLTOY_MLFLOW_UI_URL") or uri).rstrip("/"),
             metric=os.environ.get("MLTOY_PROMOTION_METRIC") or cls.metric,
         )
-
-
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"C": 1.0}} -> {"train.C": 1.0}: MLflow params are flat."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def git_tags(project: Path, commit: Commit | None, published: bool) -> dict[str, str]:
