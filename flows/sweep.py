@@ -14,8 +14,10 @@ At most `max_parallel` trials run at once (the trial deployments' own concurrenc
 bounds all sweeps together; docs/sweeps.md says why). Trials never publish results to
 Git (`publish_results` off): a sweep explores, a push to main records. As trials finish,
 a progress artifact moves; at the end the leaderboard (a table, best first by `metric`
-and `mode`) and the best trial (markdown) are the sweep run's artifacts. The sweep Fails
-only when every trial failed.
+and `mode`) and the best trial (markdown) are the sweep run's artifacts, and with MLflow
+on the sweep is one MLflow run with a nested run per trial (flows/tracking.py; trials
+themselves are not tracked: concurrent trials would race on the registry's champion).
+The sweep Fails only when every trial failed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Failed
 
@@ -41,6 +44,7 @@ from flows.dvc_output import RAN
 from flows.git_workspace import head
 from flows.reporting import ARTIFACT_KEY, STAGES_KEY
 from flows.sweep_grid import DEFAULT_GRID, MODES, SweepError, Trial, best, one_line, plan, rank
+from flows.tracking_hook import track_sweep
 
 # The child runs' deployments, by option (prefect.yaml).
 TRIAL_DEPLOYMENTS = {
@@ -150,7 +154,8 @@ def _local_trial(trial: Trial, option: str, project: Path) -> Any:
     return _finished(trial, COMPLETED, "", duration_s=duration, run=run, **fields)
 
 
-@task(name="trial", task_run_name="trial {trial.number}: {trial.label}")
+# Never cached: a trial is a run to start, not a value to reuse.
+@task(name="trial", task_run_name="trial {trial.number}: {trial.label}", cache_policy=NO_CACHE)
 def run_trial(trial: Trial, option: str, commit: str | None, local_project: str | None) -> Any:
     """Run one trial as a child flow run; its leaderboard row (Failed with the row when
     the trial failed; an invalid trial fails here, before any run starts)."""
@@ -298,6 +303,7 @@ def sweep(
         key=BEST_KEY, markdown=best_markdown(rows, metric, mode, option), description="Best trial"
     )
     ranked = [dict(row) for row in rank(rows, metric, mode)]
+    track_sweep(option, metric, mode, ranked)
     if not any(row["state"] == COMPLETED for row in rows):
         first = ranked[0]
         raise SweepFailedError(

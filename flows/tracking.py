@@ -17,7 +17,9 @@ The Prefect run gets a markdown report of the decision (and, from flows/reportin
 model link artifact points at the MLflow run). Tracking never fails the flow: when MLflow
 cannot be reached or refuses, the run completes with "MLflow tracking skipped: <reason>"
 in its log and report (the model is in DVC already). A failed flow run is logged as a
-FAILED MLflow run, and never registers.
+FAILED MLflow run, and never registers. A sweep (flows/sweep.py) is one MLflow run
+with a nested run per trial (`track_sweep_runs`), in the experiment named after the
+sweep's deployment.
 """
 
 from __future__ import annotations
@@ -343,3 +345,84 @@ def log_failed_run(flow_name: str, error: str, logger: Any) -> str | None:
         return None
     logger.info("MLflow run %s records this failed run (no model registered)", run.info.run_id)
     return run.info.run_id
+
+
+def _log_sweep(
+    settings: TrackingSettings,
+    option: str,
+    metric: str,
+    mode: str,
+    rows: list[Mapping[str, Any]],
+) -> dict[str, Any]:
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_experiment(experiment_name())
+    with mlflow.start_run(run_name=str(flow_run.name)) as parent:
+        mlflow.set_tags(
+            {
+                "prefect.flow_run_id": str(flow_run.id),
+                "prefect.flow_run_url": str(flow_run.ui_url or ""),
+                "prefect.deployment": str(deployment.name or "none (local run)"),
+                "mltoy.option": option,
+                "mltoy.sweep.metric": metric,
+                "mltoy.sweep.mode": mode,
+            }
+        )
+        children = {}
+        for row in rows:
+            completed = row["state"] == "Completed"
+            with mlflow.start_run(run_name=f"trial {row['trial']}", nested=True) as child:
+                mlflow.log_params({k: str(v) for k, v in row["swept"].items()})
+                numbers = {
+                    k: float(v)
+                    for k, v in row["metrics"].items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)
+                }
+                if numbers:
+                    mlflow.log_metrics(numbers)
+                mlflow.set_tags(
+                    {
+                        "prefect.flow_run_url": str(row["run"]),
+                        "mltoy.trial.overrides": str(row["overrides"]),
+                        "mltoy.trial.state": str(row["state"]),
+                        "mltoy.trial.reason": str(row["reason"])[:5000],
+                        **{f"mltoy.stage.{k}": str(v) for k, v in row["stages"].items()},
+                    }
+                )
+                if not completed:
+                    mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+            children[row["trial"]] = child.info.run_id
+        best = next((r for r in rows if r["state"] == "Completed" and metric in r["metrics"]), None)
+        if best is not None:
+            mlflow.log_metric(f"best_{metric}", float(best["metrics"][metric]))
+            mlflow.set_tag("mltoy.sweep.best_trial", str(best["trial"]))
+    return {
+        "status": "logged",
+        "run_id": parent.info.run_id,
+        "url": run_url(settings, parent),
+        "trials": children,
+    }
+
+
+@task(name="mlflow sweep tracking", cache_policy=NO_CACHE)
+def track_sweep_runs(
+    option: str, metric: str, mode: str, rows: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The sweep as one MLflow run with a nested run per trial (params, metrics, state,
+    stages, the trial's Prefect run); `rows` best first. Logged by the sweep, once its
+    trials are over: trials themselves are not tracked (concurrent trials would race on
+    the registry's champion). Never fails the sweep."""
+    logger = get_run_logger()
+    settings = TrackingSettings.from_env()
+    try:
+        outcome = _log_sweep(settings, option, metric, mode, rows)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        logger.warning("MLflow tracking skipped: %s (MLflow at %s)", reason, settings.tracking_uri)
+        return {"status": "skipped", "reason": reason}
+    logger.info(
+        "MLflow run %s holds the sweep, %d nested trial runs: %s",
+        outcome["run_id"],
+        len(outcome["trials"]),
+        outcome["url"],
+    )
+    return outcome

@@ -45,6 +45,17 @@ def track(
     return track_run(str(project), pipeline, option, dict(stages), dict(metrics), commit, published)
 
 
+def track_sweep(
+    option: str, metric: str, mode: str, rows: list[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """Record a finished sweep in MLflow (a run, a nested run per trial); None when off."""
+    if not tracking_enabled():
+        return None
+    from flows.tracking import track_sweep_runs
+
+    return track_sweep_runs(option, metric, mode, rows)
+
+
 def track_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect on_failure hook: a failed flow run becomes a FAILED MLflow run (no model)."""
     if not tracking_enabled():

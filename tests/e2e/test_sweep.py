@@ -21,6 +21,7 @@ from prefect.client.schemas.filters import (
 
 from flows.sweep import BEST_KEY, LEADERBOARD_KEY, PROGRESS_KEY, TRIAL_DEPLOYMENTS
 from tests.e2e.stack import STAGES, Stack
+from tests.e2e.test_mlflow import admin, mlflow_run, mlflow_url  # noqa: F401 (fixtures)
 
 SWEEP = "sweep/sweep"
 GRID = ["train.C=0.25,4", "split.seed=3,4"]
@@ -90,6 +91,36 @@ def test_a_2x2_sweep_runs_4_trials_in_their_own_containers_and_ranks_them(
     assert f"**Trial {rows[0]['trial']}**" in best
     assert f"accuracy = {max(accuracies)}" in best
     assert stack.artifact(first_sweep.id, PROGRESS_KEY).data == 100.0
+
+
+def test_in_mlflow_the_sweep_is_one_run_with_a_nested_run_per_trial(
+    stack: Stack,
+    first_sweep: Any,
+    admin: Any,  # noqa: F811
+):
+    parent = mlflow_run(admin, first_sweep.id)
+    nested = admin.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+    )
+    rows = {r["trial"]: r for r in stack.artifact_rows(first_sweep.id, LEADERBOARD_KEY)}
+    assert sorted(run.info.run_name for run in nested) == [f"trial {n}" for n in range(1, 5)]
+    for run in nested:
+        row = rows[int(run.info.run_name.split()[1])]
+        assert run.data.metrics["accuracy"] == row["accuracy"]
+        assert run.data.params == {
+            "train.C": str(row["train.C"]),
+            "split.seed": str(row["split.seed"]),
+        }
+        assert run.data.tags["prefect.flow_run_url"] == row["run"]
+    assert parent.data.metrics["best_accuracy"] == max(r["accuracy"] for r in rows.values())
+    # The trials themselves are not tracked: concurrent trials would race on the registry.
+    experiments = [e.experiment_id for e in admin.search_experiments()]
+    for row in rows.values():
+        flow_run = run_id(row)
+        assert not admin.search_runs(
+            experiments, filter_string=f"tags.`prefect.flow_run_id` = '{flow_run}'"
+        )
 
 
 def test_an_invalid_value_fails_its_trial_in_one_line_and_the_others_complete(stack: Stack):

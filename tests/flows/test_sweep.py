@@ -10,7 +10,7 @@ import yaml
 
 from flows.sweep import BEST_KEY, LEADERBOARD_KEY, PROGRESS_KEY, sweep
 from tests.flows.helpers import task_runs
-from tests.flows.test_tracking import artifacts_of
+from tests.flows.test_tracking import artifacts_of, client, mlflow_store  # noqa: F401
 
 GRID = ["train.C=0.5,1,-1"]
 ALL = ["prepare", "train", "evaluate"]
@@ -86,3 +86,25 @@ def test_a_sweep_fails_only_when_every_trial_failed(project):
     table = json.loads(artifacts_of(state.state_details.flow_run_id)[LEADERBOARD_KEY].data)
     assert [r["state"] for r in table] == ["Failed", "Failed"]
     assert yaml.safe_load((project / "params.yaml").read_text())["train"]["C"] == 1.0
+
+
+@pytest.mark.slow
+def test_with_mlflow_the_sweep_is_a_run_with_a_nested_run_per_trial(project, mlflow_store):  # noqa: F811
+    state, rows = run_sweep(project, "b", ["train.C=0.5,-1", "split.seed=3"])
+    assert state.is_completed()
+    mlflow = client(mlflow_store)
+    (experiment,) = [e for e in mlflow.search_experiments() if e.name == "sweep"]
+    runs = mlflow.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    trials = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId")}
+    assert set(trials) == {"trial 1", "trial 2"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials.values()} == {parent.info.run_id}
+    assert parent.data.tags["prefect.flow_run_id"] == str(state.state_details.flow_run_id)
+    good, bad = trials["trial 1"], trials["trial 2"]
+    assert good.data.params == {"train.C": "0.5", "split.seed": "3"}
+    assert good.data.metrics["accuracy"] == rows[0]["metrics"]["accuracy"]
+    assert good.info.status == "FINISHED" and good.data.tags["mltoy.stage.train"] == "ran"
+    assert bad.info.status == "FAILED"
+    assert bad.data.tags["mltoy.trial.reason"] == "train.C = -1: must be a finite number > 0"
+    assert parent.data.metrics["best_accuracy"] == rows[0]["metrics"]["accuracy"]
+    assert parent.data.tags["mltoy.sweep.best_trial"] == "1"
