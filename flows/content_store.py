@@ -13,7 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.dvc_remote import describe_remote, is_unreachable
+from flows.dvc_remote import (
+    describe_remote,
+    is_unreachable,
+    missing_bucket,
+    missing_bucket_message,
+)
 from flows.fingerprint import hash_paths, md5_file
 from mltoy.io import atomic_path
 
@@ -44,6 +49,12 @@ class RemoteUnavailableError(RuntimeError):
     """
 
 
+class MissingBucketError(RuntimeError):
+    """The remote's bucket does not exist: a setting to fix, so never retried."""
+
+    bad_input = True  # see flows.retry
+
+
 class ContentStore:
     def __init__(self, project_dir: Path, use_remote: bool) -> None:
         from dvc.repo import Repo
@@ -62,10 +73,18 @@ class ContentStore:
         """Any failure but "no such object" becomes a RemoteUnavailableError naming it."""
         try:
             yield
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            bucket = missing_bucket(f"{type(exc).__name__}: {exc}", self._repo.config)
+            if bucket:
+                message = missing_bucket_message(bucket, self._repo.config)
+                raise MissingBucketError(f"{message}: {exc}") from exc
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
+            bucket = missing_bucket(error, self._repo.config)
+            if bucket:
+                message = missing_bucket_message(bucket, self._repo.config)
+                raise MissingBucketError(f"{message}: {error}") from exc
             what = "is unreachable" if is_unreachable(error) else "failed"
             remote = describe_remote(self._repo.config)
             raise RemoteUnavailableError(f"remote {remote} {what}: {error}") from exc

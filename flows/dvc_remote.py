@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 # How DVC, botocore, s3fs, gcsfs and aiohttp say a remote could not be reached, in an
 # error line of DVC's output or in an exception's type and message.
@@ -23,10 +24,44 @@ _UNREACHABLE = re.compile(
 )
 
 
+# How a missing bucket shows: GCS answers 404 on a bucket's object collection (gcsfs then
+# raises FileNotFoundError naming that URL, `.../b/BUCKET/o`, or its path `b/BUCKET/o`; a
+# missing object is
+# `.../b/BUCKET/o/NAME`), S3 says NoSuchBucket.
+_MISSING_GCS_BUCKET = re.compile(
+    r"(?:^|[\s/'\"])b/(?P<bucket>[a-z0-9][a-z0-9._\-]*[a-z0-9])/o(?![/\w])"
+)
+_MISSING_S3_BUCKET = re.compile(r"NoSuchBucket|The specified bucket does not exist")
+
+
+def missing_bucket(text: str, config: Mapping[str, Any]) -> str | None:
+    """The bucket `text` (an error line, or "ExceptionType: message") says does not exist,
+    or None. A missing bucket is a setting to fix, not a fault to retry."""
+    gcs = _MISSING_GCS_BUCKET.search(text)
+    if gcs and ("FileNotFoundError" in text or "404" in text or text.startswith("ERROR")):
+        return gcs.group("bucket")
+    if _MISSING_S3_BUCKET.search(text):
+        url = _default_remote(config).get("url", "")
+        return urlparse(str(url)).netloc or "the remote's bucket"
+    return None
+
+
+def missing_bucket_message(bucket: str, config: Mapping[str, Any]) -> str:
+    return (
+        f"remote {describe_remote(config)}: bucket '{bucket}' does not exist "
+        "(create it, or fix the remote's URL; DVC never creates buckets)"
+    )
+
+
 def is_unreachable(text: str) -> bool:
     """True when `text` (an error line, or "ExceptionType: message") says the remote
     could not be reached: worth a retry, and not the data's or the stage's fault."""
     return bool(_UNREACHABLE.search(text))
+
+
+def _default_remote(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    name = config.get("core", {}).get("remote")
+    return config.get("remote", {}).get(name, {}) if name else {}
 
 
 def describe_remote(config: Mapping[str, Any]) -> str:
@@ -34,18 +69,24 @@ def describe_remote(config: Mapping[str, Any]) -> str:
     name = config.get("core", {}).get("remote")
     if not name:
         return "the DVC remote"
-    remote = config.get("remote", {}).get(name, {})
+    remote = _default_remote(config)
     where = " at ".join(
         str(part) for part in (remote.get("url"), remote.get("endpointurl")) if part
     )
     return f"'{name}' ({where})" if where else f"'{name}'"
 
 
-def project_remote(project: Path) -> str:
-    """The project's default remote, described from DVC's config files (no `dvc` process)."""
+def project_config(project: Path) -> Mapping[str, Any]:
+    """The project's DVC config, all levels merged (empty if unreadable: naming the remote
+    must not hide the failure being reported)."""
     from dvc.config import Config
 
     try:
-        return describe_remote(Config(dvc_dir=project / ".dvc"))
-    except Exception:  # naming the remote must not hide the failure being reported
-        return "the DVC remote"
+        return Config(dvc_dir=project / ".dvc")
+    except Exception:
+        return {}
+
+
+def project_remote(project: Path) -> str:
+    """The project's default remote, described from DVC's config files (no `dvc` process)."""
+    return describe_remote(project_config(project))

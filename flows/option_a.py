@@ -15,7 +15,12 @@ from prefect.runtime import task_run
 
 from flows.dvc_lock import forget_unrestorable_outputs
 from flows.dvc_output import SKIPPED, failed_on_bad_input, remote_unreachable, stage_outcomes
-from flows.dvc_remote import project_remote
+from flows.dvc_remote import (
+    missing_bucket,
+    missing_bucket_message,
+    project_config,
+    project_remote,
+)
 from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.shell import stream
@@ -47,6 +52,12 @@ def command_error(
     remote could not be reached, say which remote."""
     output = [line for line in lines if line.strip()]
     status = f"exited with {code}" if code else "logged an error (exit code 0)"
+    config = project_config(project) if project is not None else {}
+    for line in output:
+        bucket = line.startswith("ERROR") and missing_bucket(line, config)
+        if bucket:
+            message = missing_bucket_message(bucket, config)
+            return DvcCommandError(f"dvc {command} {status}: {message}: {line}", bad_input=True)
     if project is not None and remote_unreachable(output):
         error = next(line for line in reversed(output) if line.startswith("ERROR"))
         return DvcCommandError(
@@ -113,7 +124,12 @@ def dvc_repro(project_dir: str, fail_once: bool = False, pull: bool = False) -> 
     return stage_outcomes(lines)
 
 
-@task(name="dvc push", retries=len(BACKOFF), retry_delay_seconds=BACKOFF)
+@task(
+    name="dvc push",
+    retries=len(BACKOFF),
+    retry_delay_seconds=BACKOFF,
+    retry_condition_fn=retry_unless_bad_input,
+)
 def dvc_push(project_dir: str) -> None:
     """Send outputs and the run cache to the remote, so a fresh workspace can skip stages."""
     project = Path(project_dir)
