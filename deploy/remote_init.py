@@ -307,6 +307,9 @@ def write_settings(settings: RemoteSettings, key: FlowKey | None = None) -> list
         written.append(target)
     atomic_write_text(root / "dvc/config", dvc_remote, mode=PUBLIC)
     written.append(root / "dvc/config")
+    # A remote switched from GCS to S3 or back: the other one's key leaves the flows' reach.
+    stale = root / ("gcs/credentials.json" if settings.scheme == "s3" else "aws/credentials")
+    stale.unlink(missing_ok=True)
     if settings.mltoy_git_url:
         written += write_git_settings(settings)
     return written

@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from deploy.flow_identity import FlowKey, read_key, wait_until_usable
-from deploy.remote_init import RemoteSettings, ensure_bucket, main, write_settings
+from deploy.remote_init import RemoteSettings, ensure_bucket, flow_key, main, write_settings
 from tests.support import REPO_ROOT
 from tests.unit.deploy.conftest import ROOT_SECRET, ROOT_USER, Store
 
@@ -312,6 +312,28 @@ def test_gcs_remote_copies_the_key_and_names_it_in_dvc_config(monkeypatch, tmp_p
     config = (tmp_path / "settings/dvc/config").read_text()
     assert "url = gs://my-bucket/dvc" in config
     assert f"credentialpath = {tmp_path / 'settings/gcs/credentials.json'}" in config
+
+
+def test_switching_the_remote_leaves_no_key_of_the_other_store(s3_env, monkeypatch, tmp_path):
+    """S3 -> GCS -> S3: the flows' volume holds only the current remote's key."""
+    settings_dir = Path(s3_env["SETTINGS_DIR"])
+    s3 = RemoteSettings()
+    ensure_bucket(s3)
+    write_settings(s3, flow_key(s3))
+    assert (settings_dir / "aws/credentials").exists()
+
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "service_account"}')
+    monkeypatch.setenv("DVC_REMOTE_URL", "gs://my-bucket/dvc")
+    monkeypatch.setenv("GCS_CREDENTIALS_FILE", str(key))
+    write_settings(RemoteSettings())
+    assert (settings_dir / "gcs/credentials.json").exists()
+    assert not (settings_dir / "aws/credentials").exists()
+
+    monkeypatch.setenv("DVC_REMOTE_URL", s3_env["DVC_REMOTE_URL"])
+    write_settings(s3, flow_key(s3))
+    assert not (settings_dir / "gcs/credentials.json").exists()
+    assert "url = s3://" in (settings_dir / "dvc/config").read_text()
 
 
 S3 = {"DVC_REMOTE_URL": "s3://bucket/dvc", "S3_ROOT_USER": "root", "S3_ROOT_PASSWORD": "pw"}
