@@ -17,6 +17,10 @@ export MLTOY_RESULTS_URL="${MLTOY_RESULTS_URL:-${DVC_REMOTE_URL%/*}/prefect-resu
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-}"
 export MLTOY_MLFLOW_UI_URL="${MLTOY_MLFLOW_UI_URL:-}"
 export MLTOY_PROMOTION_METRIC="${MLTOY_PROMOTION_METRIC:-}"
+# GCS (compose.gcs.yaml): an emulator's address (empty: Google's), and gcsfs's own default
+# for its bucket-layout lookup (an emulator run turns it off: no emulator serves it).
+export STORAGE_EMULATOR_HOST="${STORAGE_EMULATOR_HOST:-}"
+export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="${GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT:-true}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 # Which deployment a push to main runs: a | b | both | none.
