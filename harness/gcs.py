@@ -10,13 +10,12 @@ every Google storage client honours).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from harness import REPO_ROOT
+from harness import load_script
 
 # gcsfs >= 2026.x asks GCS's gRPC control API for each bucket's layout (hierarchical or
 # zonal). No emulator serves it: each lookup waits out a 60 s deadline, and a failed one is
@@ -75,10 +74,5 @@ def private_key_lines(account: ServiceAccount) -> list[str]:
 
 
 def load_standin() -> ModuleType:
-    """docker/gcs-standin/serve.py is a script in an image, not a package: load it by path."""
-    path = REPO_ROOT / "docker/gcs-standin/serve.py"
-    spec = importlib.util.spec_from_file_location("gcs_standin_serve", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The stand-in's launcher, docker/gcs-standin/serve.py."""
+    return load_script("docker/gcs-standin/serve.py", "gcs_standin_serve")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from harness.gcs import EMULATOR_ENV
 from harness.workspace import write_raw_iris
 from tests.support import REPO_ROOT, make_project
+
+# No test talks to Google, every gs:// one to an emulator; gcsfs reads this at import,
+# which may happen in any test of the session, so it is set before any is imported.
+for _name, _value in EMULATOR_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")

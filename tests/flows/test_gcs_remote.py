@@ -22,7 +22,7 @@ import pytest
 from flows.option_a import pipeline_a
 from flows.option_b import pipeline_b
 from flows.retry import BACKOFF
-from harness.gcs import EMULATOR_ENV, ServiceAccount, load_standin, make_service_account
+from harness.gcs import ServiceAccount, load_standin, make_service_account
 from tests.flows.helpers import snapshot
 from tests.support import REPO_ROOT, free_port, make_project
 
@@ -57,8 +57,10 @@ class Gcs:
 
 @pytest.fixture(scope="module")
 def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gcs]:
-    if "gcsfs" in sys.modules:  # its bucket-layout lookup is chosen at import time
-        pytest.fail("gcsfs was imported before EMULATOR_ENV was set: run this module alone")
+    import gcsfs.core
+
+    # tests/conftest.py turned gcsfs's bucket-layout lookup off before it was imported.
+    assert gcsfs.GCSFileSystem is gcsfs.core.GCSFileSystem, "gcsfs would wait on gRPC"
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     account = make_service_account(tmp_path_factory.mktemp("gcs-key"), f"{endpoint}/token")
@@ -70,8 +72,6 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gcs]:
     server.start()
     try:
         with pytest.MonkeyPatch.context() as env:
-            for name, value in EMULATOR_ENV.items():
-                env.setenv(name, value)
             env.setenv("STORAGE_EMULATOR_HOST", endpoint)
             # Prefect's result storage finds the key the default way, as in the image.
             env.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(account.key_file))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,20 +9,15 @@ from types import ModuleType
 
 import pytest
 
-from tests.support import REPO_ROOT
+from harness import load_script
 
 ROOT_USER = "root-user"
 ROOT_SECRET = "root-secret-value"
 
 
 def load_standin() -> ModuleType:
-    """docker/s3-standin/serve.py is a script in an image, not a package: load it by path."""
-    path = REPO_ROOT / "docker/s3-standin/serve.py"
-    spec = importlib.util.spec_from_file_location("s3_standin_serve", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The S3 stand-in's launcher, docker/s3-standin/serve.py."""
+    return load_script("docker/s3-standin/serve.py", "s3_standin_serve")
 
 
 @dataclass
