@@ -89,9 +89,7 @@ class PipelineRun:
             self.project, self.source, self.option, stages, metrics, publish_results, lock_written
         )
         result: RunResult = {"stages": dict(stages), "metrics": metrics}
-        tracking = track(
-            self.project, self.pipeline, self.option, stages, metrics, self.source, publish_results
-        )
+        tracking = track(self, stages, metrics, publish_results)
         if tracking is not None:
             result["tracking"] = tracking
         published = self.source is not None and publish_results

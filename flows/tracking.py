@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # A tracking outage must cost the pipeline seconds, not MLflow's default of 7 retries with
 # exponential back-off (minutes). Set before mlflow is imported; the environment wins.
@@ -80,6 +80,9 @@ from flows.git_workspace import Commit, head  # noqa: E402
 from flows.reporting import CONFUSION, MODEL, confusion_figure  # noqa: E402
 from flows.workspace import flatten  # noqa: E402
 from mltoy.data import FEATURES, read_dataset  # noqa: E402
+
+if TYPE_CHECKING:
+    from flows.pipeline_run import PipelineRun
 
 # The pipeline's files that tracking reads (dvc.yaml's outputs; the model and the
 # confusion rows as the Prefect artifacts name them).
@@ -262,16 +265,13 @@ def _log(
     return outcome
 
 
-# Never cached: each call registers a model and moves an alias (and a Pipeline is no
+# Never cached: each call registers a model and moves an alias (and a PipelineRun is no
 # cache key).
 @task(name="mlflow tracking", cache_policy=NO_CACHE)
 def track_run(
-    project_dir: str,
-    pipeline: Pipeline,
-    option: str,
+    run: PipelineRun,
     stages: Mapping[str, str],
     metrics: Mapping[str, Any],
-    commit: Commit | None = None,
     published: bool = False,
 ) -> dict[str, Any]:
     """Log the run, register its model, apply the promotion rule; never fail the flow.
@@ -283,7 +283,7 @@ def track_run(
     settings = TrackingSettings.from_env()
     try:
         outcome = _log(
-            settings, Path(project_dir), pipeline, option, stages, metrics, commit, published
+            settings, run.project, run.pipeline, run.option, stages, metrics, run.source, published
         )
     except Exception as exc:  # an outage or a refusal: the pipeline's result stands
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -293,7 +293,7 @@ def track_run(
             settings.tracking_uri,
         )
         outcome = {"status": "skipped", "reason": reason}
-        create_markdown_artifact(key=REPORT_KEY, markdown=report(option, "", outcome))
+        create_markdown_artifact(key=REPORT_KEY, markdown=report(run.option, "", outcome))
         return outcome
     decision = outcome["decision"]
     logger.info(
@@ -307,7 +307,7 @@ def track_run(
     )
     create_markdown_artifact(
         key=REPORT_KEY,
-        markdown=report(option, outcome["url"], outcome),
+        markdown=report(run.option, outcome["url"], outcome),
         description="MLflow tracking and the model registry's decision.",
     )
     return outcome

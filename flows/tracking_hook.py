@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flows.dvc_pipeline import Pipeline
-    from flows.git_workspace import Commit
+    from flows.pipeline_run import PipelineRun
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
@@ -25,24 +23,17 @@ def tracking_enabled() -> bool:
 
 
 def track(
-    project: Path,
-    pipeline: Pipeline,
-    option: str,
-    stages: Mapping[str, str],
-    metrics: Mapping[str, Any],
-    commit: Commit | None = None,
-    published: bool = False,
+    run: PipelineRun, stages: Mapping[str, str], metrics: Mapping[str, Any], published: bool
 ) -> dict[str, Any] | None:
     """Record a completed pipeline run in MLflow; None when tracking is off.
 
-    `pipeline`: the run's, as read at its start; `commit`: what the run ran
-    (flows.gitops.start); `published`: its results commit was pushed to the commit's
-    results ref (flows.gitops.finish)."""
+    `published`: its results commit was pushed to the commit's results ref
+    (flows.gitops.finish)."""
     if not tracking_enabled():
         return None
     from flows.tracking import track_run
 
-    return track_run(str(project), pipeline, option, dict(stages), dict(metrics), commit, published)
+    return track_run(run, dict(stages), dict(metrics), published)
 
 
 def track_sweep(

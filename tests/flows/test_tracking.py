@@ -233,7 +233,7 @@ def test_without_a_tracking_uri_the_flows_never_import_mlflow(tmp_path, value):
     script = (
         "import sys; import flows.option_a, flows.option_b, flows.cli\n"
         "from flows.tracking_hook import track\n"
-        "assert track(None, None, 'x', {}, {}) is None\n"
+        "assert track(None, {}, {}, False) is None\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'flows.tracking')))"
     )
     result = subprocess.run(
