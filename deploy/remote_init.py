@@ -270,7 +270,12 @@ def write_aws_files(settings: RemoteSettings, root: Path, key: FlowKey) -> list[
     """botocore's config and credentials files under `root`/aws (`key`: a scoped key)."""
     if key.access_key_id == settings.root_key().access_key_id:
         raise ValueError("refusing to write the store's root key: never the root key")
-    aws_config = f"[default]\nregion = {settings.s3_region}\n"
+    # botocore's standard retry mode, 3 attempts in all: an unreachable store fails an
+    # attempt in seconds, not after the legacy mode's 5 back-offs for every object (the
+    # flow's tasks retry whole attempts with their own back-off, visible in the run).
+    aws_config = (
+        f"[default]\nregion = {settings.s3_region}\nretry_mode = standard\nmax_attempts = 3\n"
+    )
     if settings.s3_endpoint_url:
         aws_config += f"endpoint_url = {settings.s3_endpoint_url}\n"
     atomic_write_text(root / "aws/config", aws_config, mode=PUBLIC)

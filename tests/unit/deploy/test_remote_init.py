@@ -179,6 +179,17 @@ def test_settings_files_point_dvc_and_botocore_at_the_remote(s3_env):
     assert key.secret_access_key not in (root / "dvc/config").read_text()
 
 
+def test_botocore_reads_a_short_retry_policy_from_the_flows_config(s3_env, monkeypatch):
+    """An unreachable store must fail an attempt in seconds: the flow's tasks retry."""
+    import botocore.session
+
+    assert main() == 0
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(Path(s3_env["SETTINGS_DIR"]) / "aws/config"))
+    session = botocore.session.Session()
+    assert session.get_config_variable("retry_mode") == "standard"
+    assert session.get_config_variable("max_attempts") == 3
+
+
 def test_none_writes_the_given_key(s3_env, store: Store, monkeypatch):
     """S3_ADMIN_API=none: the user made the bucket-scoped key; it is checked, then written."""
     assert main() == 0  # makes the bucket and a scoped key to hand over as "the user's"
