@@ -13,8 +13,8 @@ and costs no run. Each valid trial is a child flow run of option A or B:
 At most `max_parallel` trials run at once (the trial deployments' own concurrency limit
 bounds all sweeps together; docs/sweeps.md says why). Trials never publish results to
 Git (`publish_results` off): a sweep explores, a push to main records. As trials finish,
-a progress artifact moves; at the end the leaderboard (a table, best first by `metric`
-and `mode`) and the best trial (markdown) are the sweep run's artifacts, and with MLflow
+a progress artifact moves and the leaderboard (a table, best first by `metric` and
+`mode`) gets a new version; at the end the best trial (markdown) joins them, and with MLflow
 on the sweep is one MLflow run with a nested run per trial (flows/tracking.py; trials
 themselves are not tracked: concurrent trials would race on the registry's champion).
 The sweep Fails only when every trial failed.
@@ -293,12 +293,13 @@ def sweep(
             description=f"{len(rows)} of {len(trials)} trials finished; last: trial "
             f"{row['trial']} {row['state']}",
         )
-    table = table_rows(rows, metric, mode)
-    create_table_artifact(
-        key=LEADERBOARD_KEY,
-        table=table,
-        description=f"Sweep leaderboard, option {option.upper()}: best {metric} ({mode}) first.",
-    )
+        # A new version of the table per finished trial: the UI shows the latest.
+        create_table_artifact(
+            key=LEADERBOARD_KEY,
+            table=table_rows(rows, metric, mode),
+            description=f"Sweep leaderboard, option {option.upper()}: best {metric} ({mode}) "
+            f"first; {len(rows)} of {len(trials)} trials finished.",
+        )
     create_markdown_artifact(
         key=BEST_KEY, markdown=best_markdown(rows, metric, mode, option), description="Best trial"
     )

@@ -10,7 +10,7 @@ import yaml
 
 from flows.sweep import BEST_KEY, LEADERBOARD_KEY, PROGRESS_KEY, sweep
 from tests.flows.helpers import task_runs
-from tests.flows.test_tracking import artifacts_of, client, mlflow_store  # noqa: F401
+from tests.flows.test_tracking import artifacts_of, client, mlflow_store, versions_of  # noqa: F401
 
 GRID = ["train.C=0.5,1,-1"]
 ALL = ["prepare", "train", "evaluate"]
@@ -56,6 +56,10 @@ def test_a_local_sweep_ranks_its_trials_fails_the_invalid_one_and_repeats_for_fr
     best = artifacts[BEST_KEY].data
     assert f"**Trial {rows[0]['trial']}**" in best and f"accuracy = {max(accuracies)}" in best
     assert artifacts[PROGRESS_KEY].data == 100.0
+    # The leaderboard grew as trials finished: a version per trial, each ranked.
+    versions = [json.loads(v.data) for v in versions_of(parent, LEADERBOARD_KEY)]
+    assert [len(version) for version in versions] == [1, 2, 3]
+    assert versions[-1] == table
 
     # The same sweep again: every stage of every trial is restored from the shared cache.
     _, again = run_sweep(project)

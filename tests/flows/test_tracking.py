@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 
 from flows.option_a import pipeline_a
 from flows.option_b import pipeline_b
@@ -58,7 +62,25 @@ def artifacts_of(flow_run_id) -> dict[str, object]:
                 )
             )
 
-    return {artifact.key: artifact for artifact in asyncio.run(read())}
+    # Oldest first, so a key with several versions maps to its latest.
+    found = sorted(asyncio.run(read()), key=lambda artifact: artifact.created)
+    return {artifact.key: artifact for artifact in found}
+
+
+def versions_of(flow_run_id, key: str) -> list[object]:
+    """Every version of one of a run's artifacts, oldest first."""
+    import asyncio
+
+    async def read():
+        async with get_client() as prefect:
+            return await prefect.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                    key=ArtifactFilterKey(any_=[key]),
+                )
+            )
+
+    return sorted(asyncio.run(read()), key=lambda artifact: artifact.created)
 
 
 @pytest.mark.slow
