@@ -8,7 +8,12 @@ so the first sweep trains, and its rerun shows what the caches save.
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +25,7 @@ from prefect.client.schemas.filters import (
 )
 
 from flows.sweep import BEST_KEY, LEADERBOARD_KEY, PROGRESS_KEY, TRIAL_DEPLOYMENTS
+from harness import REPO_ROOT
 from tests.e2e.stack import STAGES, Stack
 from tests.e2e.test_mlflow import admin, mlflow_run, mlflow_url  # noqa: F401 (fixtures)
 
@@ -148,3 +154,36 @@ def test_the_same_sweep_again_skips_every_stage_of_every_trial(stack: Stack, fir
         assert row["stages ran"] == "", row
         assert row["stages skipped"] == ", ".join(STAGES)
         assert row["accuracy"] == first[row["trial"]]["accuracy"]
+
+
+def test_the_local_sweep_of_the_same_grid_gives_the_stacks_metrics(
+    stack: Stack, first_sweep: Any, project: Path, tmp_path: Path
+):
+    """`python -m flows.cli sweep` here (a temporary local Prefect, no Docker) on the same
+    grid, data and seeds: every trial's metrics equal the stack's trial's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    overrides = [arg for override in GRID for arg in ("-S", override)]
+    command = [sys.executable, "-m", "flows.cli", "sweep", *overrides, "--json"]
+    done = subprocess.run(
+        [*command, "--project-dir", str(project)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    local = {
+        (row["swept"]["train.C"], row["swept"]["split.seed"]): row["metrics"]
+        for row in json.loads(done.stdout)
+    }
+    rows = stack.artifact_rows(first_sweep.id, LEADERBOARD_KEY)
+    metric_names = set(next(iter(local.values())))
+    assert {"accuracy", "f1_macro"} <= metric_names
+    stacked = {
+        (row["train.C"], row["split.seed"]): {name: row[name] for name in metric_names}
+        for row in rows
+    }
+    assert set(local) == set(itertools.product([0.25, 4], [3, 4]))
+    assert local == stacked
