@@ -416,14 +416,17 @@ class Stack:
         return poll(arrived, timeout, f"log line {needle!r} of flow run {flow_run_id}")
 
     def artifact(self, flow_run_id: UUID, key: str) -> Any:
-        """The run's one artifact with this key."""
+        """The latest version of the run's artifact with this key (a sweep's leaderboard
+        has one per finished trial)."""
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
         artifacts = self.api.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-        (found,) = [a for a in artifacts if a.key == key]
-        return found
+        versions = sorted((a for a in artifacts if a.key == key), key=lambda a: a.created)
+        if not versions:
+            raise LookupError(f"flow run {flow_run_id} has no artifact {key!r}")
+        return versions[-1]
 
     def artifact_rows(self, flow_run_id: UUID, key: str) -> list[dict[str, Any]]:
         """The rows of the run's table artifact with this key."""
