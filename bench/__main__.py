@@ -1,12 +1,14 @@
-"""`python -m bench [--smoke] [--repeats K] [--only SECTIONS] [--report-only]`.
+"""`python -m bench [--smoke] [--repeats K] [--only SECTIONS] [--stack-parts PARTS]
+[--out DIR] [--report-only]`.
 
 Measures the bundle and writes docs/benchmarks.md (+ docs/benchmarks.png). Each
 section's results are JSON in bench/out/ (git-ignored); the report is rendered from
 them alone, so `--report-only` re-renders it without measuring.
 
 `--smoke` keeps the script working in minutes: k = 1, tiny sizes, fewer variants, and
-writes its report to bench/out/smoke/ (never over docs/). Whatever it leaves out, it
-says so on stderr and in that report.
+writes its report to bench/out/smoke/ (never over docs/); so does a run with `--out`, into
+that directory (e.g. one part: `--only stack --stack-parts sweeps --out bench/out/sweeps`).
+Whatever a smoke run leaves out, it says so on stderr and in that report.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bench.procs import log
 from harness import REPO_ROOT
 
 SECTIONS = ("local", "data", "image", "stack")
-PARTS = {"stack": ("coldstart", "latency", "scale")}  # the stack section's result files
+PARTS = {"stack": ("coldstart", "latency", "scale", "sweeps")}  # the stack section's result files
 
 
 def plan(smoke: bool, repeats: int | None) -> dict[str, Any]:
@@ -46,11 +48,14 @@ def plan(smoke: bool, repeats: int | None) -> dict[str, Any]:
             "scale_shipped_n": 2,
             "scale_repeats": 1,
             "scale_worker": "default",
+            "sweep_trials": 2,
+            "sweep_parallel": (1, 2),
             "left_out": [
                 "data scale: 1e3 and 5e3 rows only (full: 1e3, 1e5, 1e6)",
                 "latency: shipped worker only; the tuned worker (1 s polling) is not measured",
                 "scale: N = 1, 2 of option B only (full: N = 1, 4, 16 of A and B)",
                 "scale: measured with the shipped worker's polling (5 s)",
+                "sweeps: 2 trials at max_parallel 1, 2 (full: 8 trials at 1, 2, 4)",
                 f"k = {k} repeat(s) everywhere: medians of one value",
             ],
         }
@@ -70,6 +75,8 @@ def plan(smoke: bool, repeats: int | None) -> dict[str, Any]:
         "scale_repeats": stack_k,
         "scale_worker": "tuned",
         "scale_shipped_n": 4,
+        "sweep_trials": 8,
+        "sweep_parallel": (1, 2, 4),
         "left_out": [],
     }
 
@@ -100,7 +107,8 @@ def run(settings: dict[str, Any], sections: list[str], out: Path, keep_workdir: 
             section_start = time.monotonic()
             log(f"section {name}: start")
             # No stale result of an earlier run may stand in for this one.
-            for stale in (name, *PARTS.get(name, ())):
+            parts = [p for p in PARTS.get(name, ()) if p in settings.get("stack_parts", (p,))]
+            for stale in (name, *parts):
                 (out / f"{stale}.json").unlink(missing_ok=True)
                 (out / f"{stale}-error.json").unlink(missing_ok=True)
             try:
@@ -170,7 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, help="k: repeats per measurement (image and stack: at most 3)"
     )
     parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)}")
-    parser.add_argument("--out", type=Path, help="results directory (default bench/out/full|smoke)")
+    parser.add_argument(
+        "--stack-parts",
+        help=f"parts of the stack section, comma-separated: {', '.join(PARTS['stack'])} "
+        "(default: all)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="results and report directory (default: bench/out/full|smoke)"
+    )
     parser.add_argument("--report-only", action="store_true", help="re-render from the JSON")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp workspaces")
     args = parser.parse_args(argv)
@@ -181,9 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
-        failed = run(plan(args.smoke, args.repeats), sections, out, args.keep_workdir)
-    # A smoke run never writes over docs/.
-    docs = out if args.smoke else REPO_ROOT / "docs"
+        settings = plan(args.smoke, args.repeats)
+        if args.stack_parts:
+            settings["stack_parts"] = args.stack_parts.split(",")
+            if unknown := set(settings["stack_parts"]) - set(PARTS["stack"]):
+                parser.error(f"unknown stack part(s): {', '.join(sorted(unknown))}")
+        failed = run(settings, sections, out, args.keep_workdir)
+    # A smoke run, or one into a directory of its own (--out), never writes over docs/.
+    docs = out if args.smoke or args.out else REPO_ROOT / "docs"
     report.write(out, docs / "benchmarks.md", docs / "benchmarks.png")
     log(f"report: {docs / 'benchmarks.md'} (+ benchmarks.png)")
     if failed:

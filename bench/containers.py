@@ -1,4 +1,4 @@
-"""Sections 2, 3 and 5, on the benchmark's own compose stack.
+"""Sections 2, 3, 5 and 6, on the benchmark's own compose stack.
 
 - cold start: `down -v`, then `up --wait` to healthy, `wait deploy`, and a first run of
   option A triggered at once, to Completed;
@@ -7,7 +7,9 @@
   everything in the remote), with the worker as shipped (polls every 5 s) and tuned
   (bench/compose.tuned.yaml: every 1 s);
 - scale: N runs with distinct params submitted at once; throughput, latency, memory
-  per flow container, CPU by component, failures.
+  per flow container, CPU by component, failures;
+- sweeps: trials of a sweep at several `max_parallel` against sequential runs
+  (bench/sweeps.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bench.procs import log
 from bench.stack import BenchStack
 from bench.stacklogs import log_errors
 from bench.stats import summarize
+from bench.sweeps import sweeps
 from bench.timeline import PHASES
 
 FIRST_RUN_OPTION = "a"
@@ -203,9 +206,15 @@ def run_sections(stack: BenchStack, plan: dict[str, Any], save: Any) -> list[str
         "coldstart": lambda: cold_start(stack, plan["coldstart_repeats"]),
         "latency": lambda: latency(stack, plan["latency_repeats"], plan["latency_workers"]),
         "scale": lambda: scale(stack, plan, lambda partial: save("scale", partial)),
+        "sweeps": lambda: sweeps(stack, plan["sweep_trials"], plan["sweep_parallel"]),
     }
+    chosen = plan.get("stack_parts") or list(parts)
+    if "coldstart" not in chosen:
+        stack.up()  # the stack the other parts measure, its start not measured
     failed = []
     for name, part in parts.items():
+        if name not in chosen:
+            continue
         try:
             if name == "coldstart":
                 save(name, part())

@@ -52,7 +52,7 @@ def test_report_without_results_draws_no_chart_and_claims_nothing(tmp_path: Path
     report.write(tmp_path, markdown, png)
     text = markdown.read_text()
     assert not png.exists() and "![benchmark summary]" not in text
-    assert text.count("**Not measured in this run.**") == 6
+    assert text.count("**Not measured in this run.**") == 7
     assert "**met**" not in text and "**missed**" not in text
     assert "Every measured target was met." in text
 
@@ -102,3 +102,39 @@ def test_scale_batches_are_pooled_and_a_locked_database_is_named_as_the_bound(tm
     assert "Not bound by the cores" in text and "The same bound" in text  # A first, then B
     assert "| Zero failed runs at N = 16 | 0 failed of 48 runs at N = 16" in text
     assert "As shipped (`concurrency_limit: 1`), 4 runs of option B" in text
+
+
+def test_the_sweeps_section_compares_each_batch_with_sequential_runs(tmp_path: Path):
+    def batch(label: str, wall: float, ran: int, failures: list[str]) -> dict:
+        return {
+            "label": label,
+            "trials": 8,
+            "wall_s": wall,
+            "runs_per_min": 480 / wall,
+            "machine_busy": 0.9,
+            "trials_that_ran_a_stage": ran,
+            "failures": failures,
+            "wall_vs_sequential": wall / 200.0,
+        }
+
+    sweeps = {
+        "option": "a",
+        "trials": 8,
+        "max_parallel": [1, 2, 4],
+        "batches": [
+            batch("sequential", 200.0, 8, []),
+            batch("max_parallel 2", 120.0, 8, ["trial 3: Failed: train.C"]),
+            batch("max_parallel 2, again", 60.0, 0, []),
+        ],
+        "cached_vs_first": 0.5,
+    }
+    (tmp_path / "sweeps.json").write_text(json.dumps(sweeps))
+    markdown = tmp_path / "benchmarks.md"
+    report.write(tmp_path, markdown, tmp_path / "benchmarks.png")
+    text = markdown.read_text()
+    assert "## 7. Parameter sweeps" in text
+    assert "| max_parallel 2 | 8 | 120.0 s | 0.60x | 4.00 | 90% | 8 | 1 |" in text
+    assert "| max_parallel 2, again | 8 | 60.0 s | 0.30x | 8.00 | 90% | 0 | 0 |" in text
+    assert "raised to 4 for the sweeps" in text
+    assert "The cached rerun took 0.50x the time" in text
+    assert "- max_parallel 2: trial 3: Failed: train.C" in text
