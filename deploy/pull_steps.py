@@ -1,4 +1,4 @@
-"""Two pull steps Prefect does not ship, around its own `git_clone` (prefect.yaml).
+"""Three pull steps Prefect does not ship, around its own `git_clone` (prefect.yaml).
 
 Pull-step inputs are templated from blocks, variables, the environment and earlier steps'
 outputs, not from the flow run's parameters. `revision` makes the `commit` parameter an
@@ -8,6 +8,11 @@ it), or the tip of the branch when it is empty (schedules, Quick runs).
 `check_dependencies` runs before any of the clone's code is imported: a commit whose
 requirements.lock differs from the one this image was built from would run new code on
 old dependencies, so the run fails at once, naming the rebuild that fixes it.
+
+`use_remote` makes the stack's remote (`storage`, in the global DVC config that
+remote-init writes) the clone's default: its .dvc/config names the embedded `local`.
+It is `dvc remote default --local storage` through DVC's own config API, without
+starting a `dvc` process (about a second of every run).
 """
 
 from __future__ import annotations
@@ -86,3 +91,21 @@ def _fail_flow_run(message: str) -> None:
         return
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(run_id, Failed(message=message), force=True)
+
+
+def use_remote(directory: str, name: str = "storage") -> dict[str, str]:
+    """Make `name` the default remote of the DVC project in `directory` (its local
+    config, as `dvc remote default --local` writes it); like that command, refuse a
+    remote that no config level defines."""
+    from dvc.config import Config
+
+    config = Config(str(Path(directory) / ".dvc"))
+    if name not in config["remote"]:
+        raise ValueError(
+            f"DVC remote {name!r} is not configured: remote-init writes it to "
+            f"{Config.get_dir('global')}/config (the remote-settings volume)"
+        )
+    with config.edit("local") as local:
+        local["core"]["remote"] = name
+    print(f"dvc: default remote {name!r}")
+    return {"remote": name}

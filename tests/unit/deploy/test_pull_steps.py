@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.pull_steps import check_commit, lock_drift
+from deploy.pull_steps import check_commit, lock_drift, use_remote
 
 
 def test_commit_must_be_a_full_sha_or_nothing():
@@ -33,3 +33,31 @@ def test_lock_drift_names_the_rebuild(tmp_path: Path):
     assert "is missing" in (lock_drift(tmp_path, image) or "")
     lock.unlink()
     assert lock_drift(tmp_path, image) is None  # nothing pinned, nothing to compare
+
+
+def dvc_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remote: str | None) -> Path:
+    """A clone's DVC project and a global config (remote-init's) defining `remote`."""
+    project, global_dir = tmp_path / "project", tmp_path / "global"
+    (project / ".dvc").mkdir(parents=True)
+    repo_config = "[core]\n    remote = local\n['remote \"local\"']\n    url = /tmp/x\n"
+    (project / ".dvc/config").write_text(repo_config)
+    global_dir.mkdir()
+    if remote:
+        (global_dir / "config").write_text(f"['remote \"{remote}\"']\n    url = s3://b/dvc\n")
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(global_dir))
+    return project
+
+
+def test_use_remote_makes_the_stacks_remote_the_default_as_dvc_reads_it(tmp_path, monkeypatch):
+    from dvc.config import Config
+
+    project = dvc_project(tmp_path, monkeypatch, "storage")
+    assert use_remote(str(project)) == {"remote": "storage"}
+    assert Config(str(project / ".dvc"))["core"]["remote"] == "storage"  # local outranks repo
+
+
+def test_use_remote_refuses_a_remote_no_config_defines(tmp_path, monkeypatch):
+    project = dvc_project(tmp_path, monkeypatch, None)
+    with pytest.raises(ValueError, match="DVC remote 'storage' is not configured"):
+        use_remote(str(project))
+    assert not (project / ".dvc/config.local").exists()
