@@ -15,9 +15,11 @@ from harness.stack import (
 
 # Shorter than shipped, so the tests of these limits wait seconds, not minutes: a run
 # stuck in Pending is crashed after 90 s (shipped: 600 s; the suite's normal starts take
-# seconds); 5 failed logins in 10 s lock an address out.
+# seconds); 5 failed logins in 10 s lock an address out; the worker looks for runs every
+# second (shipped: 5 s; the suite starts some 150 runs, each waiting for a poll).
 TEST_LIMITS = {
     "MLTOY_PENDING_SECONDS": "90",
+    "MLTOY_WORKER_POLL_SECONDS": "1",
     "MLTOY_LOGIN_FAILURES": "5",
     "MLTOY_LOGIN_WINDOW": "10s",
 }
