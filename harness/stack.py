@@ -356,7 +356,7 @@ class Stack:
 
         return poll(reached, timeout, f"flow run {flow_run_id} to reach {sorted(names)}", 1)
 
-    def wait_final(self, flow_run_id: UUID, timeout: float = 300, every: float = 2.0) -> Any:
+    def wait_final(self, flow_run_id: UUID, timeout: float = 300, every: float = 0.5) -> Any:
         """The flow run once its state is final (Completed, Failed, Crashed, Cancelled)."""
 
         def final() -> Any:
@@ -413,7 +413,7 @@ class Stack:
             logs = self.logs(flow_run_id)
             return logs if any(needle in message for message in logs) else None
 
-        return poll(arrived, timeout, f"log line {needle!r} of flow run {flow_run_id}")
+        return poll(arrived, timeout, f"log line {needle!r} of flow run {flow_run_id}", 1)
 
     def artifact(self, flow_run_id: UUID, key: str) -> Any:
         """The latest version of the run's artifact with this key (a sweep's leaderboard
