@@ -12,7 +12,6 @@ from prefect import get_run_logger
 
 from flows.dvc_pipeline import Stage
 from flows.shell import stream
-from mltoy import cli as mltoy_cli
 from mltoy.errors import EXIT_BAD_INPUT
 
 # Words a shell passes on unchanged: no quotes, variables, globs, operators, redirections.
@@ -57,6 +56,10 @@ def run_command(stage: Stage, project: Path) -> None:
     cwd = project / stage.wdir
     arguments = mltoy_arguments(stage.cmd)
     if arguments is not None:
+        # Imported here: the stages bring pandas and scikit-learn (seconds), which a run
+        # whose stages are all cached never needs.
+        from mltoy import cli as mltoy_cli
+
         mltoy_cli.run(arguments, cwd=cwd)
         return
     code, lines = stream(stage.cmd, cwd, get_run_logger().info)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -11,7 +15,7 @@ from flows.option_a import pipeline_a
 from flows.option_b import pipeline_b
 from mltoy.errors import ParamsError
 from tests.flows.helpers import assert_reruns_like_dvc, set_param, snapshot, task_runs
-from tests.support import make_project
+from tests.support import REPO_ROOT, make_project
 
 ALL = ("prepare", "train", "evaluate")
 
@@ -37,6 +41,43 @@ def test_cache_skips_unchanged_stages_across_runs(project):
     set_param(project, "train.C", 1.0)
     assert pipeline_b(project_dir=str(project))["stages"] == dict.fromkeys(ALL, "skipped")
     assert snapshot(project) == outputs
+
+
+# Run in a new interpreter against the session's server and result storage.
+CACHED_RUN = """
+import json, sys
+from flows.option_b import pipeline_b
+stages = pipeline_b(project_dir=sys.argv[1])["stages"]
+heavy = ("pandas", "sklearn", "scipy")
+print(json.dumps({"stages": stages, "imported": [m for m in heavy if m in sys.modules]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_whose_stages_are_all_cached_imports_no_training_library(project):
+    """pandas, scikit-learn and scipy take seconds to import: only a stage that runs
+    needs them (the run's reports, confusion matrix included, do without)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_LOCAL_STORAGE_PATH
+
+    pipeline_b(project_dir=str(project))
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_HOME": str(PREFECT_HOME.value()),
+        "PREFECT_LOCAL_STORAGE_PATH": str(PREFECT_LOCAL_STORAGE_PATH.value()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CACHED_RUN, str(project)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["stages"] == dict.fromkeys(ALL, "skipped")
+    assert result["imported"] == []
 
 
 @pytest.mark.slow
