@@ -189,6 +189,20 @@ def test_registry_one_version_per_model_champion_only_when_better(project, mlflo
 
 
 @pytest.mark.slow
+def test_the_promotion_metric_is_a_setting(project, mlflow_store, monkeypatch):
+    """MLTOY_PROMOTION_METRIC=f1_macro: the decision compares f1_macro, not accuracy."""
+    monkeypatch.setenv("MLTOY_PROMOTION_METRIC", "f1_macro")
+    first = pipeline_b(project_dir=str(project))["tracking"]
+    logged = client(mlflow_store).get_run(first["run_id"]).data.metrics
+    assert first["decision"]["metric"] == "f1_macro"
+    assert first["decision"]["candidate"] == logged["f1_macro"]
+    worse = pipeline_b(project_dir=str(project), params={"train": {"C": 0.001}})["tracking"]
+    decision = worse["decision"]
+    assert (decision["metric"], decision["champion"]) == ("f1_macro", logged["f1_macro"])
+    assert decision["candidate"] < decision["champion"] and decision["outcome"] == "kept"
+
+
+@pytest.mark.slow
 def test_a_tie_keeps_the_champion(tmp_path, raw_iris, mlflow_store):
     """Same accuracy (C = 2.0 scores as C = 1.0 on this split), another model: kept."""
     project = make_project(tmp_path / "tie", raw_iris)
