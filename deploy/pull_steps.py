@@ -99,7 +99,10 @@ def use_remote(directory: str, name: str = "storage") -> dict[str, str]:
     remote that no config level defines."""
     from dvc.config import Config
 
-    config = Config(str(Path(directory) / ".dvc"))
+    dvc_dir = Path(directory) / ".dvc"
+    if not dvc_dir.is_dir():
+        raise FileNotFoundError(f"{Path(directory).resolve()} is not a DVC project (no .dvc)")
+    config = Config(str(dvc_dir))
     if name not in config["remote"]:
         raise ValueError(
             f"DVC remote {name!r} is not configured: remote-init writes it to "

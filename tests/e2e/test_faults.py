@@ -16,6 +16,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
 from tests.e2e.stack import S3_ADMIN, Stack, poll
+from tests.e2e.webhook import WebhookReceiver, fields
 from tests.support import REPO_ROOT
 
 
@@ -247,7 +248,7 @@ def test_run_orphaned_by_worker_and_container_death_is_crashed_by_heartbeats(sta
     assert stack.run_deployment("a").state.is_completed()  # the concurrency slot is free
 
 
-def test_run_stuck_in_pending_is_crashed_and_frees_its_slot(stack: Stack):
+def test_run_stuck_in_pending_is_crashed_and_frees_its_slot(stack: Stack, webhook: WebhookReceiver):
     """Issue 18: a run the worker submitted whose container never starts the flow stays
     Pending forever, holding its slot. Here the worker dies while submitting it (the
     Docker proxy, paused, holds its create call); the pending-run automation must mark
@@ -271,6 +272,10 @@ def test_run_stuck_in_pending_is_crashed_and_frees_its_slot(stack: Stack):
     crashed_at = run.state.timestamp
     assert bound <= (crashed_at - pending_since).total_seconds() < bound + 60
     assert pending.state.type.value == "PENDING"
+    # ...and notified as a crash, once, with the automation's reason.
+    message = fields(webhook.wait_for(stuck, 60)["json"]["body"])
+    assert message["state"] == "Crashed" and f"Pending for {bound}s" in message["reason"]
+    assert len(webhook.about(stuck)) == 1
     started = stack.wait_state(queued, {"Running", "Completed"}, timeout=120)
     assert (started.start_time - crashed_at).total_seconds() < 90  # not the lease's 900 s
     assert stack.wait_final(queued).state.is_completed()

@@ -136,6 +136,7 @@ def test_a_push_to_main_runs_that_commit(stack: Stack, dev: Developer):
     assert outcomes["prepare"] in SKIPPED, outcomes
     report = report_of(stack, run.id)
     assert commit_in(report) == sha
+    assert f"## {sha[:7]} train: C = 0.37" in report  # the commit's subject
     assert "E2E Developer" in report
     # dvc params diff and dvc metrics diff against the parent's results.
     assert re.search(rf"\| params.yaml \| train.C \| {before_c} \| {new_c} \|", report), report
@@ -144,7 +145,7 @@ def test_a_push_to_main_runs_that_commit(stack: Stack, dev: Developer):
     ), report
     assert "| prepare | skipped: inputs unchanged since" in report, report
     assert "| train | ran: changed since" in report and "train.C" in report
-    RESULTS.update(c_sha=sha, c_run=run.id, c=new_c)
+    RESULTS.update(c_sha=sha, c_run=run.id, c=new_c, c_report=report)
 
 
 def test_the_results_ref_gives_the_runs_outputs_with_dvc_pull(
@@ -186,6 +187,10 @@ def test_the_results_ref_gives_the_runs_outputs_with_dvc_pull(
     assert lock["train"]["params"]["params.yaml"]["train"]["C"] == RESULTS["c"]
     metrics = json.loads((fresh / "reports/metrics.json").read_text())
     assert metrics == stack.artifact_metrics(RESULTS["c_run"])
+    # The run's report named the very model and raw data that `dvc pull` brought back.
+    (raw,) = yaml.safe_load((fresh / "data/raw/iris.csv.dvc").read_text())["outs"]
+    for path, md5 in (("models/model.joblib", model["md5"]), ("data/raw/iris.csv", raw["md5"])):
+        assert f"| {path} | {md5} |" in RESULTS["c_report"], RESULTS["c_report"]
 
 
 def test_readme_push_skips_every_stage_and_other_refs_start_nothing(stack: Stack, dev: Developer):

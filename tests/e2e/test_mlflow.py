@@ -150,6 +150,12 @@ def test_each_option_logs_params_metrics_model_and_links_both_ways(
     url = f"{mlflow_url}/#/experiments/{logged.info.experiment_id}/runs/{logged.info.run_id}"
     assert artifacts["mltoy-model"].data.endswith(f"({url})"), artifacts["mltoy-model"].data
     assert "| decision |" in artifacts["mlflow-tracking"].data
+    # MLflow -> Git: the commit the run cloned, the tip of main (this change, seeded).
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=stack.project_dir, capture_output=True, text=True
+    ).stdout.strip()
+    assert tags["mlflow.source.git.commit"] == head
+    assert f"- commit: `{head}`" in artifacts["mltoy-run-report"].data
 
     # The same (default) model as the champion: no new version.
     assert tags["mltoy.registry.version"] == "1" and tags["mltoy.registry.new_version"] == "false"

@@ -61,3 +61,12 @@ def test_use_remote_refuses_a_remote_no_config_defines(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="DVC remote 'storage' is not configured"):
         use_remote(str(project))
     assert not (project / ".dvc/config.local").exists()
+
+
+def test_use_remote_refuses_a_directory_that_is_no_dvc_project(tmp_path, monkeypatch):
+    """A relative path read from another working directory must not write elsewhere."""
+    project = dvc_project(tmp_path, monkeypatch, "storage")
+    monkeypatch.chdir(project)
+    with pytest.raises(FileNotFoundError, match="is not a DVC project"):
+        use_remote("project")  # project/project: the mistake a later chdir makes
+    assert not (project / "project").exists()
