@@ -292,3 +292,20 @@ def test_scheduled_and_quick_runs_use_the_tip_of_main_without_a_rebuild(
     lock = yaml.safe_load(dev.git("show", "FETCH_HEAD:dvc.lock").stdout)
     assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["C"] == RESULTS["c"]
     assert image_id(stack) == RESULTS["image"]  # nothing was rebuilt
+
+
+def test_make_ups_seed_never_rewrites_the_stacks_history(stack: Stack, dev: Developer):
+    """`make up` seeds the Git server with the checkout's HEAD only while it is empty: run
+    again after the pushes above, its seed step (scripts/git-seed.sh) leaves main at the
+    developer's tip, not at the checkout's older HEAD."""
+    tip = dev.remote_refs()["refs/heads/main"]
+    checkout = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=stack.project_dir, capture_output=True, text=True
+    ).stdout.strip()
+    assert checkout != tip
+    seeded = subprocess.run(
+        ["scripts/git-seed.sh"], cwd=stack.project_dir, capture_output=True, text=True
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert f"has history (main at {tip[:7]}); left as is" in seeded.stdout, seeded.stdout
+    assert dev.remote_refs()["refs/heads/main"] == tip
