@@ -1,0 +1,178 @@
+"""The stack on a gs:// remote, configured as a user configures a real bucket.
+
+The suite's one stack is switched to GCS with the README's own override, compose.gcs.yaml
+(DVC_REMOTE_URL=gs://..., GCS_CREDENTIALS_FILE=a service-account key file): remote-init
+and deploy run again with it, plus tests/e2e/compose.gcs-emulator.yaml, which adds the
+emulator (docker/gcs-standin: it only answers requests with a token got with that key)
+and points the GCS clients at it. Both options then run twice in new containers, the
+bucket is read back, the key is searched for where it must not be; at the end remote-init
+and deploy run again with the suite's settings, so the stack is on its S3 remote again.
+The file's tests run in order: each one relies on the runs of the one before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.gcs import EMULATOR_ENV, ServiceAccount, make_service_account, private_key_lines
+from tests.e2e.stack import STAGES, Stack, poll, stage_outcomes
+
+BUCKET = "mltoy-gcs"
+EMULATOR = "http://gcs:4443"
+IMAGE_UID = 1000  # the bundle image's user
+OVERRIDES = ("compose.gcs.yaml", "tests/e2e/compose.gcs-emulator.yaml")
+
+# Run inside the stack (remote-init's container, which holds the key as a compose secret):
+# {object: its bytes hash to its name} for every object in the bucket (True off dvc/files).
+BUCKET_SCRIPT = """
+import hashlib, json, os, gcsfs
+fs = gcsfs.GCSFileSystem(token=os.environ["GCS_CREDENTIALS_FILE"])
+def sound(path):
+    if "/files/md5/" not in path:
+        return True
+    return hashlib.md5(fs.cat_file(path)).hexdigest() == "".join(path.split("/")[-2:])
+print(json.dumps({path: sound(path) for path in fs.find(os.environ["BUCKET"])}))
+"""
+
+
+class GcsStack:
+    """The suite's stack, addressed with the GCS overrides and settings."""
+
+    def __init__(self, stack: Stack, account: ServiceAccount, image: str) -> None:
+        self.stack = stack
+        self.account = account
+        self.env = {
+            **os.environ,
+            "DVC_REMOTE_URL": f"gs://{BUCKET}/dvc",
+            "MLTOY_RESULTS_URL": "",  # deploy.sh's default: gs://BUCKET/prefect-results
+            "GCS_CREDENTIALS_FILE": str(account.key_file),
+            "GCS_STANDIN_PUBLIC_KEY_FILE": str(account.public_key_file),
+            "GCS_STANDIN_IMAGE": image,
+            "GCS_STANDIN_BUCKETS": BUCKET,
+        }
+
+    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        files = [*self.stack.compose_files, *OVERRIDES]
+        argv = [
+            *("docker", "compose", "--env-file", str(self.stack.env_file)),
+            *("-p", self.stack.project),
+            *(arg for name in files for arg in ("-f", str(name))),
+            *args,
+        ]
+        result = subprocess.run(
+            argv,
+            cwd=self.stack.project_dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, (
+            f"{' '.join(args)}:\n{(result.stdout + result.stderr)[-4000:]}"
+        )
+        return result
+
+    def bucket(self) -> dict[str, bool]:
+        emulator_env = {"STORAGE_EMULATOR_HOST": EMULATOR, **EMULATOR_ENV, "BUCKET": BUCKET}
+        env_args = [arg for k, v in emulator_env.items() for arg in ("-e", f"{k}={v}")]
+        argv = ("run", "--rm", "--no-deps", "-T", *env_args, "remote-init")
+        out = self.compose(*argv, "python", "-c", BUCKET_SCRIPT).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def gcs(
+    stack: Stack, prepared: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GcsStack]:
+    account = make_service_account(tmp_path_factory.mktemp("gcs-key"), f"{EMULATOR}/token")
+    give_to_the_image_user(account.key_file)
+    gcs = GcsStack(stack, account, prepared["GCS_STANDIN_IMAGE"])
+    try:
+        gcs.compose("up", "-d", "--wait", "--no-deps", "gcs")
+        gcs.compose("run", "--rm", "--no-deps", "remote-init")
+        gcs.compose("run", "--rm", "--no-deps", "deploy")
+        yield gcs
+    finally:
+        # Back to the suite's remote: its settings, its deployments; the emulator goes.
+        stack.compose("run", "--rm", "--no-deps", "remote-init", timeout=600)
+        stack.compose("run", "--rm", "--no-deps", "deploy", timeout=600)
+        gcs.compose("rm", "--stop", "--force", "gcs")
+
+
+RUNS: dict[str, list] = {}
+
+
+def give_to_the_image_user(key_file: Path) -> None:
+    """Compose bind-mounts a file secret with its owner and mode: remote-init (uid 1000)
+    must be able to read it, as the README tells users. Else readable by all, in a
+    directory only we can open."""
+    try:
+        os.chown(key_file, IMAGE_UID, IMAGE_UID)
+    except PermissionError:
+        assert key_file.parent.stat().st_mode & 0o077 == 0
+        key_file.chmod(0o644)
+
+
+@pytest.mark.parametrize("option", ["a", "b"])
+def test_a_run_against_gs_completes_and_a_second_skips_every_stage(gcs, option):
+    stack = gcs.stack
+    first = stack.run_deployment(option)
+    assert first.state.is_completed(), first.state.message
+    if option == "b":
+        assert first.parameters["results_url"] == f"gs://{BUCKET}/prefect-results"
+    ran = stage_outcomes(stack.logs_with(first.id, "stage evaluate: "))
+    assert ran == dict.fromkeys(STAGES, "ran"), ran
+
+    second = stack.run_deployment(option)  # a new container: only the bucket is shared
+    assert second.state.is_completed(), second.state.message
+    outcomes = stage_outcomes(stack.logs_with(second.id, "stage evaluate: "))
+    assert set(outcomes) == set(STAGES)
+    assert set(outcomes.values()) <= {"skipped", "restored"}, outcomes
+    assert stack.artifact_metrics(second.id) == stack.artifact_metrics(first.id)
+    RUNS[option] = [first.id, second.id]
+
+
+def test_the_bucket_holds_sound_objects_run_cache_and_results(gcs):
+    objects = gcs.bucket()
+    prefix = f"{BUCKET}/"
+    md5_objects = [p for p in objects if p.startswith(prefix + "dvc/files/md5/")]
+    assert len(md5_objects) >= 6, sorted(objects)  # raw, 2 splits, model, 2 reports
+    assert all(objects.values()), [p for p, ok in objects.items() if not ok]
+    assert any(p.startswith(prefix + "dvc/runs/") for p in objects), "option A's run cache"
+    assert any(p.startswith(prefix + "prefect-results/") for p in objects), "option B's results"
+
+
+def test_the_service_account_key_appears_in_no_log_image_or_flow_container(gcs):
+    stack, secret = gcs.stack, private_key_lines(gcs.account)
+    assert len(secret) > 10
+    logs = gcs.compose("logs", "--no-color").stdout
+    for run_id in (i for ids in RUNS.values() for i in ids):
+        logs += "\n".join(stack.logs(run_id))
+    assert len(logs) > 1000  # there is something to search
+    assert not [line for line in secret if line in logs]
+
+    # A flow container as it runs: no key in its configuration (env, labels, command).
+    run_id = stack.trigger("a")
+    container = poll(
+        lambda: stack.client.read_flow_run(run_id).infrastructure_pid, 120, "the flow container"
+    ).rsplit(":", 1)[-1]
+    inspected = subprocess.run(
+        ["docker", "inspect", container], capture_output=True, text=True, check=True
+    ).stdout
+    assert stack.wait_final(run_id).state.is_completed()
+    assert "/run/mltoy" in inspected  # the settings volume, where the key is read from
+    assert not [line for line in secret if line in inspected]
+
+    # Nor in any image the stack runs (the key is never part of a build).
+    images = {stack.env["MLTOY_IMAGE"], gcs.env["GCS_STANDIN_IMAGE"]}
+    for image in images:
+        history = subprocess.run(
+            ["docker", "history", "--no-trunc", image], capture_output=True, text=True, check=True
+        ).stdout
+        assert not [line for line in secret if line in history], image
