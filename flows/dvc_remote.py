@@ -53,6 +53,25 @@ def missing_bucket_message(bucket: str, config: Mapping[str, Any]) -> str:
     )
 
 
+def probe_missing_bucket(project: Path) -> str | None:
+    """The default remote's bucket if it is a gs:// one that does not exist, else None.
+    DVC reports a pull from a missing GCS bucket as missing data (gcsfs finds no objects
+    there), so a failed pull lists the remote once to tell. S3 needs no probe: DVC's own
+    error line says NoSuchBucket."""
+    config = project_config(project)
+    if not str(_default_remote(config).get("url", "")).startswith("gs://"):
+        return None
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(project)) as repo:
+            remote = repo.cloud.get_remote()
+            remote.fs.ls(remote.path)
+    except Exception as exc:
+        return missing_bucket(f"{type(exc).__name__}: {exc}", config)
+    return None
+
+
 def is_unreachable(text: str) -> bool:
     """True when `text` (an error line, or "ExceptionType: message") says the remote
     could not be reached: worth a retry, and not the data's or the stage's fault."""

@@ -18,6 +18,7 @@ from flows.dvc_output import SKIPPED, failed_on_bad_input, remote_unreachable, s
 from flows.dvc_remote import (
     missing_bucket,
     missing_bucket_message,
+    probe_missing_bucket,
     project_config,
     project_remote,
 )
@@ -58,6 +59,14 @@ def command_error(
         if bucket:
             message = missing_bucket_message(bucket, config)
             return DvcCommandError(f"dvc {command} {status}: {message}: {line}", bad_input=True)
+    # A pull from a missing GCS bucket says only "missing data": ask the remote once.
+    missing_data = [line for line in output if line.startswith("ERROR") and "missing data" in line]
+    bucket = probe_missing_bucket(project) if missing_data and project is not None else None
+    if bucket:
+        message = missing_bucket_message(bucket, config)
+        return DvcCommandError(
+            f"dvc {command} {status}: {message}: {missing_data[0]}", bad_input=True
+        )
     if project is not None and remote_unreachable(output):
         error = next(line for line in reversed(output) if line.startswith("ERROR"))
         return DvcCommandError(

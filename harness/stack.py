@@ -388,6 +388,21 @@ class Stack:
         assert run.infrastructure_pid, "no container recorded for the run"
         return run.infrastructure_pid.rsplit(":", 1)[-1]
 
+    def inspect_running(self, flow_run_id: UUID, timeout: float = 120) -> dict[str, Any]:
+        """`docker inspect` of the run's container, as soon as the worker started it."""
+        pid = poll(
+            lambda: self.api.read_flow_run(flow_run_id).infrastructure_pid,
+            timeout,
+            "the flow container",
+        )
+        inspected = subprocess.run(
+            ["docker", "inspect", pid.rsplit(":", 1)[-1]],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(inspected.stdout)[0]
+
     def logs(self, flow_run_id: UUID) -> list[str]:
         """All log messages of a run, oldest first (read page by page)."""
         from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId

@@ -9,6 +9,7 @@
 #  - MinIO if it can be pulled, else the locally built S3 stand-in (compose.standin.yaml);
 #  - PostgreSQL likewise: the official image, else the local stand-in (docker/postgres-standin);
 #  - the MLflow tracking server (docker/mlflow): the suite's stack runs with compose.mlflow.yaml.
+#  - the GCS stand-in (docker/gcs-standin): the gs:// remote's test (tests/e2e/test_gcs_remote.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,7 @@ GIT_IMAGE=${GIT_IMAGE:-$(ours GIT_IMAGE)}
 MLFLOW_IMAGE=${MLFLOW_IMAGE:-$(ours MLFLOW_IMAGE compose.mlflow.yaml)}
 STANDIN_IMAGE=${STANDIN_IMAGE:-$(ours S3_IMAGE compose.standin.yaml)}
 POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-$(ours POSTGRES_IMAGE compose.standin.yaml)}
+GCS_STANDIN_IMAGE=${GCS_STANDIN_IMAGE:-$(ours GCS_STANDIN_IMAGE tests/e2e/compose.gcs-emulator.yaml)}
 PUBLIC_BASE=${PUBLIC_BASE:-$(compose_default BASE_IMAGE)}
 MINIO_IMAGE=${MINIO_IMAGE:-$(compose_default S3_IMAGE)}
 OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-$(compose_default POSTGRES_IMAGE)}
@@ -68,6 +70,10 @@ docker build -q -f docker/git-server/Dockerfile --build-arg BASE_IMAGE="$base" \
 log "building the MLflow server $MLFLOW_IMAGE on $base"
 docker build -q -f docker/mlflow/Dockerfile --build-arg BASE_IMAGE="$base" \
   -t "$MLFLOW_IMAGE" . >&2
+# No GCS here: the gs:// remote is tested against an emulator (tests/e2e/test_gcs_remote.py).
+log "building the GCS stand-in $GCS_STANDIN_IMAGE on $base"
+docker build -q -f docker/gcs-standin/Dockerfile --build-arg BASE_IMAGE="$base" \
+  -t "$GCS_STANDIN_IMAGE" . >&2
 
 # The official image if it can be pulled, else the stand-in built here (same contract:
 # compose.yaml needs only the image name). Prints the image to use.
@@ -98,3 +104,4 @@ echo "MLTOY_IMAGE=$MLTOY_IMAGE"
 echo "PROXY_IMAGE=$PROXY_IMAGE"
 echo "GIT_IMAGE=$GIT_IMAGE"
 echo "MLFLOW_IMAGE=$MLFLOW_IMAGE"
+echo "GCS_STANDIN_IMAGE=$GCS_STANDIN_IMAGE"

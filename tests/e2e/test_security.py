@@ -507,13 +507,7 @@ except OSError as error:
 def test_flow_containers_run_hardened(stack: Stack):
     """A running flow container, as the pool's template and the proxy make it."""
     run_id = stack.trigger("b")
-    container = poll(
-        lambda: stack.client.read_flow_run(run_id).infrastructure_pid, 120, "the flow container"
-    ).rsplit(":", 1)[-1]
-    inspected = subprocess.run(
-        ["docker", "inspect", container], capture_output=True, text=True, check=True
-    )
-    config = json.loads(inspected.stdout)[0]
+    config = stack.inspect_running(run_id)
     host = config["HostConfig"]
     assert config["Config"]["User"] == "1000:1000"
     assert host["ReadonlyRootfs"] is True

@@ -141,7 +141,7 @@ def test_option_b_keeps_outputs_and_results_in_gcs(tmp_path, raw_iris, gcs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("option", ["a", "b"])
+@pytest.mark.parametrize("option", ["a", "a-pull", "b"])
 def test_a_missing_bucket_fails_at_once_naming_it(tmp_path, raw_iris, gcs, option):
     """A setting to fix, not a fault: no retry, and the message says which bucket."""
     project = gcs.configure(make_project(tmp_path / "p", raw_iris), bucket="no-such-bucket")
@@ -152,6 +152,9 @@ def test_a_missing_bucket_fails_at_once_naming_it(tmp_path, raw_iris, gcs, optio
     with pytest.raises(Exception, match=expected):
         if option == "a":
             pipeline_a(project_dir=str(project), pull=False, push=True)
+        elif option == "a-pull":  # as the stack's runs: the raw data pulled first
+            (project / "data/raw/iris.csv").unlink()
+            pipeline_a(project_dir=str(project), pull=True, push=True)
         else:
             pipeline_b(project_dir=str(project), use_remote=True)
     assert time.monotonic() - started < sum(BACKOFF), "a missing bucket was retried"
