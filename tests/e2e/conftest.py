@@ -28,8 +28,8 @@ LOG_DIR = REPO_ROOT / ".e2e-logs"
 # remote), then MLflow's registry (it expects only test_stack's default-params runs before
 # it), GitOps, failure notifications, parameter sweeps, the UI in a browser (before
 # test_web trips the gateway's failed-login limit), then security checks (which search the
-# logs of every run so far), the GCS remote (it puts the S3 one back), then the faults
-# that stop and kill parts of it.
+# logs of every run so far), then the faults that stop and kill parts of it, and last the
+# GCS remote (it switches the stack to gs:// and back: whatever it leaves, nothing follows).
 # (test_socket_proxy and test_image_secrets need no stack: their own containers.)
 ORDER = (
     "test_required_settings",
@@ -43,8 +43,8 @@ ORDER = (
     "test_ui",
     "test_security",
     "test_web",
-    "test_gcs_remote",
     "test_faults",
+    "test_gcs_remote",
 )
 
 
