@@ -163,6 +163,9 @@ def test_the_local_sweep_of_the_same_grid_gives_the_stacks_metrics(
     grid, data and seeds: every trial's metrics equal the stack's trial's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    # As `make run` sets it: the temporary server starts slowly beside a busy stack (with
+    # Prefect's default 20 s it timed out in a CI run, "database is locked").
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
     overrides = [arg for override in GRID for arg in ("-S", override)]
     command = [sys.executable, "-m", "flows.cli", "sweep", *overrides, "--json"]
     done = subprocess.run(
