@@ -9,6 +9,7 @@ and never written into the image or onto the command line (`docker inspect`, `ps
   MLFLOW_DB_HOST=postgres:5432, MLFLOW_DB_USER=mlflow,
   MLFLOW_DB_NAME=mlflow (runs, registry), MLFLOW_AUTH_DB_NAME=mlflow_auth (users)
   MLFLOW_WORKERS=2                uvicorn workers
+  MLFLOW_AUTH_CACHE_SECONDS=60    how long a worker trusts a checked login (0: never)
 
 MLflow reads the rest itself: MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD (the admin made on the
 first start; MLflow has no default password), MLFLOW_ARTIFACTS_DESTINATION (where the
@@ -42,14 +43,20 @@ def database_uri(password: str, database: str) -> str:
     return f"postgresql+psycopg2://{credentials}@{host}/{database}"
 
 
-def auth_config(uri: str) -> str:
-    """The basic-auth app's ini; `%` doubled for configparser's interpolation."""
+def auth_config(uri: str, cache_seconds: int = 60) -> str:
+    """The basic-auth app's ini; `%` doubled for configparser's interpolation.
+
+    `cache_seconds`: MLflow's own login cache. Without it every request re-checks the
+    password hash (PBKDF2/scrypt, slow by design), and one tracked flow run makes dozens of
+    requests. A password changed through the API is refused at once by the worker that
+    changed it, by the other workers after at most this long (docs/mlflow.md)."""
     return (
         "[mlflow]\n"
         f"default_permission = {DEFAULT_PERMISSION}\n"
         f"database_uri = {uri.replace('%', '%%')}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         "grant_default_workspace_access = false\n"
+        f"auth_cache_ttl_seconds = {cache_seconds}\n"
     )
 
 
@@ -67,7 +74,7 @@ def main() -> None:
     users = database_uri(password, os.environ.get("MLFLOW_AUTH_DB_NAME", "mlflow_auth"))
     fd, ini = tempfile.mkstemp(prefix="basic_auth.", suffix=".ini")
     with os.fdopen(fd, "w") as handle:
-        handle.write(auth_config(users))
+        handle.write(auth_config(users, int(os.environ.get("MLFLOW_AUTH_CACHE_SECONDS", "60"))))
     os.environ["MLFLOW_AUTH_CONFIG_PATH"] = ini
     os.environ["MLFLOW_BACKEND_STORE_URI"] = backend
     os.environ.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_urlsafe(32))
