@@ -43,6 +43,9 @@ REGISTRY_IMAGES = (compose_default("S3_IMAGE"), compose_default("POSTGRES_IMAGE"
 STANDIN_FILES = "compose.yaml:compose.standin.yaml"
 # Settings read from the environment besides those in .env.example.
 EXTRA_KEYS = ("COMPOSE_PROJECT_NAME",)
+# Off unless given, but written: compose refuses to start a service whose secret comes from
+# a variable that is not set at all (`secrets: notify-url: environment:`), empty is fine.
+OFF_UNLESS_GIVEN = {"MLTOY_NOTIFY_URL": ""}
 
 
 def example_keys(example: Path = EXAMPLE) -> list[str]:
@@ -116,7 +119,7 @@ def build(environ: dict[str, str], available=image_available) -> dict[str, str]:
     keys = [*example_keys(), *EXTRA_KEYS]
     given = {key: environ[key] for key in keys if environ.get(key)}
     gid = int(given["DOCKER_GID"]) if "DOCKER_GID" in given else docker_gid()
-    values = secrets_and_identities(gid)
+    values = {**secrets_and_identities(gid), **OFF_UNLESS_GIVEN}
     if not {"BASE_IMAGE", "COMPOSE_FILE"} & given.keys():
         values.update(registry_settings(available))
     values.update(given)

@@ -72,6 +72,16 @@ def test_writes_random_secrets_mode_600_and_given_settings(tmp_path: Path):
     assert all(c.isalnum() or c in "-_" for v in values for c in v)
 
 
+def test_notifications_are_written_off_unless_a_url_is_given(tmp_path: Path):
+    """Compose refuses an unset variable as a secret's source (a fresh `make up` failed
+    creating `deploy` without one): the key is always there, empty means off."""
+    fixed = {"DOCKER_GID": "1", "BASE_IMAGE": "b", "COMPOSE_FILE": "c"}
+    make_env(tmp_path / "off.env", **fixed)
+    make_env(tmp_path / "on.env", **fixed, MLTOY_NOTIFY_URL="https://hooks.example/x")
+    assert read(tmp_path / "off.env")["MLTOY_NOTIFY_URL"] == ""
+    assert read(tmp_path / "on.env")["MLTOY_NOTIFY_URL"] == "https://hooks.example/x"
+
+
 def test_never_overwrites_an_existing_env(tmp_path: Path):
     path = tmp_path / ".env"
     path.write_text("S3_ROOT_PASSWORD=mine\n")
