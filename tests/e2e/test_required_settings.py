@@ -64,3 +64,41 @@ def test_the_mlflow_setting_fails_fast_naming_its_missing_variable(prepared, tmp
     )
     assert result.returncode != 0
     assert f"{missing} is required with compose.mlflow.yaml" in result.stderr
+
+
+def test_the_env_make_env_writes_starts_the_deploy_step(prepared, tmp_path):
+    """`make env`'s .env, with nothing optional given (no notification URL), is enough for
+    compose to start `deploy`, the service that holds the notification URL's secret (it
+    refused while the secret's variable was unset: every such `make up` failed). Only that
+    container, with no command, then removed."""
+    env_file = tmp_path / ".env"
+    project = f"{PROJECT}-envmade"
+    images = {key: value for key, value in prepared.items() if key.endswith("_IMAGE")}
+    settings = {**images, "COMPOSE_FILE": prepared["COMPOSE_FILES"], "MLTOY_NETWORK": project}
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTOY_", "COMPOSE_"))}
+    subprocess.run(
+        ["python3", "scripts/make_env.py", str(env_file)],
+        cwd=REPO_ROOT,
+        env={**clean_env, **settings},
+        check=True,
+        capture_output=True,
+    )
+    compose = ["docker", "compose", "--env-file", str(env_file), "-p", project]
+    try:
+        started = subprocess.run(
+            [*compose, "run", "--no-deps", "--rm", "--entrypoint", "true", "deploy"],
+            cwd=REPO_ROOT,
+            env=clean_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert started.returncode == 0, started.stderr[-2000:]
+    finally:
+        subprocess.run(
+            [*compose, "down", "-v", "--remove-orphans"],
+            cwd=REPO_ROOT,
+            env=clean_env,
+            capture_output=True,
+            timeout=300,
+        )
