@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from harness.stack import remove_leftovers
 from tests.e2e.stack import PROJECT
 from tests.support import REPO_ROOT
 
@@ -95,10 +96,4 @@ def test_the_env_make_env_writes_starts_the_deploy_step(prepared, tmp_path):
         )
         assert started.returncode == 0, started.stderr[-2000:]
     finally:
-        subprocess.run(
-            [*compose, "down", "-v", "--remove-orphans"],
-            cwd=REPO_ROOT,
-            env=clean_env,
-            capture_output=True,
-            timeout=300,
-        )
+        remove_leftovers(project)  # a one-off that failed to start outlives `down`
