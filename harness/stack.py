@@ -382,21 +382,20 @@ class Stack:
         except TimeoutError:
             return done
 
-    def flow_container(self, flow_run_id: UUID) -> str:
-        """The id of the container the worker started for this run."""
-        run = self.api.read_flow_run(flow_run_id)
-        assert run.infrastructure_pid, "no container recorded for the run"
-        return run.infrastructure_pid.rsplit(":", 1)[-1]
-
-    def inspect_running(self, flow_run_id: UUID, timeout: float = 120) -> dict[str, Any]:
-        """`docker inspect` of the run's container, as soon as the worker started it."""
+    def flow_container(self, flow_run_id: UUID, timeout: float = 120) -> str:
+        """The id of the container the worker started for this run, once it has."""
         pid = poll(
             lambda: self.api.read_flow_run(flow_run_id).infrastructure_pid,
             timeout,
-            "the flow container",
+            f"the flow container of run {flow_run_id}",
+            0.5,
         )
+        return pid.rsplit(":", 1)[-1]
+
+    def inspect_running(self, flow_run_id: UUID, timeout: float = 120) -> dict[str, Any]:
+        """`docker inspect` of the run's container, as soon as the worker started it."""
         inspected = subprocess.run(
-            ["docker", "inspect", pid.rsplit(":", 1)[-1]],
+            ["docker", "inspect", self.flow_container(flow_run_id, timeout)],
             capture_output=True,
             text=True,
             check=True,

@@ -115,9 +115,7 @@ def test_object_store_outage_is_ridden_out_by_retries(stack: Stack):
 def test_object_store_outage_during_dvc_push_is_retried_and_nothing_is_lost(stack: Stack):
     params = new_params()
     run_id = stack.trigger("a", parameters={"params": params})
-    container = poll(
-        lambda: stack.client.read_flow_run(run_id).infrastructure_pid, 120, "the flow container"
-    ).rsplit(":", 1)[-1]
+    container = stack.flow_container(run_id)
     wait_for_process(container, "dvc push", timeout=240)
     with StoreOffline(stack):
         # The fault overlaps the push: an attempt fails on the unreachable store. The
