@@ -181,6 +181,9 @@ def remove_leftovers(project: str = PROJECT) -> None:
     for container in engine.containers.list(all=True, filters=label):
         container.remove(force=True)
     for volume in engine.volumes.list(filters=label):
+        # e.g. a flow container of the aborted stack (the worker's, no compose label)
+        for user in engine.containers.list(all=True, filters={"volume": volume.name}):
+            user.remove(force=True)
         volume.remove(force=True)
     for network in engine.networks.list(filters=label):
         network.remove()
