@@ -189,6 +189,14 @@ def remove_leftovers(project: str = PROJECT) -> None:
         network.remove()
 
 
+def containers_labelled(label: str) -> list[str]:
+    """Names of the engine's containers, running or not, with this label (`key=value`)."""
+    import docker
+
+    found = docker.from_env().containers.list(all=True, filters={"label": label})
+    return [container.name for container in found]
+
+
 @dataclass
 class Stack:
     project_dir: Path  # the clone the stack is brought up from (`make up` runs there)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness import REPO_ROOT
@@ -16,6 +17,7 @@ __all__ = [
     "checkout_copy",
     "free_port",
     "make_project",
+    "run_in_repo",
     "use_unreachable_s3_remote",
 ]
 
@@ -32,3 +34,22 @@ def use_unreachable_s3_remote(project: Path) -> str:
     ):
         subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, check=True)
     return endpoint
+
+
+def run_in_repo(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """One of the repo's own commands (a script, `python -m ...`, `docker compose`) run from
+    the repo root, its output captured as text; `env` replaces the environment."""
+    return subprocess.run(
+        list(argv),
+        cwd=REPO_ROOT,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )

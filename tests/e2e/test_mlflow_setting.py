@@ -9,11 +9,10 @@ mlflow (tests/flows/test_make_run.py, tests/flows/test_tracking.py).
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from tests.e2e.test_required_settings import MLFLOW_REQUIRED, REQUIRED
-from tests.support import REPO_ROOT
+from tests.support import run_in_repo
 
 ENV = {**REQUIRED, **MLFLOW_REQUIRED}
 MLFLOW_SERVICES = {"mlflow", "mlflow-init", "mlflow-users"}
@@ -33,11 +32,8 @@ def config(tmp_path: Path, *files: str) -> dict:
     env_file = tmp_path / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in ENV.items()))
     args = [arg for name in files for arg in ("-f", name)]
-    result = subprocess.run(
+    result = run_in_repo(
         ["docker", "compose", "--env-file", str(env_file), *args, "config", "--format", "json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
         check=True,
     )
     return json.loads(result.stdout)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from harness.stack import remove_leftovers
-from tests.e2e.stack import PROJECT
-from tests.support import REPO_ROOT
+from tests.e2e.stack import PROJECT, containers_labelled
+from tests.support import run_in_repo
 
 REQUIRED = {
     "S3_ROOT_USER": "x",
@@ -29,14 +28,8 @@ def compose_without(tmp_path, values: dict[str, str], missing: str, *args: str):
     env_file = tmp_path / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items() if k != missing))
     clean_env = {k: v for k, v in os.environ.items() if k not in values}
-    return subprocess.run(
-        ["docker", "compose", "--env-file", str(env_file), "-p", f"{PROJECT}-envcheck", *args],
-        cwd=REPO_ROOT,
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    compose = ["docker", "compose", "--env-file", str(env_file), "-p", f"{PROJECT}-envcheck"]
+    return run_in_repo([*compose, *args], clean_env, timeout=60)
 
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
@@ -44,13 +37,7 @@ def test_compose_up_fails_fast_naming_the_missing_variable(prepared, tmp_path, m
     result = compose_without(tmp_path, REQUIRED, missing, "up", "-d")
     assert result.returncode != 0
     assert f"{missing} is required" in result.stderr
-    containers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}-envcheck"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert containers == ""
+    assert containers_labelled(f"com.docker.compose.project={PROJECT}-envcheck") == []
 
 
 MLFLOW_REQUIRED = {"MLFLOW_DB_PASSWORD": "a" * 16, "MLFLOW_ADMIN_PASSWORD": "b" * 16}
@@ -77,22 +64,11 @@ def test_the_env_make_env_writes_starts_the_deploy_step(prepared, tmp_path):
     images = {key: value for key, value in prepared.items() if key.endswith("_IMAGE")}
     settings = {**images, "COMPOSE_FILE": prepared["COMPOSE_FILES"], "MLTOY_NETWORK": project}
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTOY_", "COMPOSE_"))}
-    subprocess.run(
-        ["python3", "scripts/make_env.py", str(env_file)],
-        cwd=REPO_ROOT,
-        env={**clean_env, **settings},
-        check=True,
-        capture_output=True,
-    )
+    run_in_repo(["python3", "scripts/make_env.py", str(env_file)], clean_env | settings, check=True)
     compose = ["docker", "compose", "--env-file", str(env_file), "-p", project]
     try:
-        started = subprocess.run(
-            [*compose, "run", "--no-deps", "--rm", "--entrypoint", "true", "deploy"],
-            cwd=REPO_ROOT,
-            env=clean_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        started = run_in_repo(
+            [*compose, "run", "--no-deps", "--rm", "--entrypoint", "true", "deploy"], clean_env
         )
         assert started.returncode == 0, started.stderr[-2000:]
     finally:

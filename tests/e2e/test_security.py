@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from prefect.client.schemas.actions import WorkPoolUpdate
+from prefect.client.schemas.actions import DeploymentUpdate, WorkPoolUpdate
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect_docker.worker import DockerWorker
 
-from tests.e2e.stack import PROJECT, Stack, poll
+from tests.e2e.stack import PROJECT, Stack, containers_labelled, poll
 
 OUR_IMAGES_USER = {"MLTOY_IMAGE": "mltoy"}
 
@@ -447,13 +447,7 @@ def test_a_rewritten_pool_template_still_gets_no_container(stack: Stack, rewritt
         assert "docker-proxy refused the container" in message, (case, message)
         assert named in message, (case, message)
         assert run.infrastructure_pid is None, case
-        created = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=prefect.io/flow-run-id={run.id}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert created == "", case
+        assert containers_labelled(f"prefect.io/flow-run-id={run.id}") == [], case
     # The pool's own template is back: a normal run of the same deployment completes.
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,9 +24,9 @@ from prefect.client.schemas.filters import (
 )
 
 from flows.sweep import BEST_KEY, LEADERBOARD_KEY, PROGRESS_KEY, TRIAL_DEPLOYMENTS
-from harness import REPO_ROOT
 from tests.e2e.stack import STAGES, Stack
 from tests.e2e.test_mlflow import admin, mlflow_run, mlflow_url  # noqa: F401 (fixtures)
+from tests.support import run_in_repo
 
 SWEEP = "sweep/sweep"
 GRID = ["train.C=0.25,4", "split.seed=3,4"]
@@ -168,14 +167,7 @@ def test_the_local_sweep_of_the_same_grid_gives_the_stacks_metrics(
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
     overrides = [arg for override in GRID for arg in ("-S", override)]
     command = [sys.executable, "-m", "flows.cli", "sweep", *overrides, "--json"]
-    done = subprocess.run(
-        [*command, "--project-dir", str(project)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_in_repo([*command, "--project-dir", str(project)], env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     local = {
         (row["swept"]["train.C"], row["swept"]["split.seed"]): row["metrics"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
@@ -15,7 +14,7 @@ from flows.option_a import pipeline_a
 from flows.option_b import pipeline_b
 from mltoy.errors import ParamsError
 from tests.flows.helpers import assert_reruns_like_dvc, set_param, snapshot, task_runs
-from tests.support import REPO_ROOT, make_project
+from tests.support import make_project, run_in_repo
 
 ALL = ("prepare", "train", "evaluate")
 
@@ -66,14 +65,7 @@ def test_a_run_whose_stages_are_all_cached_imports_no_training_library(project):
         "PREFECT_HOME": str(PREFECT_HOME.value()),
         "PREFECT_LOCAL_STORAGE_PATH": str(PREFECT_LOCAL_STORAGE_PATH.value()),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", CACHED_RUN, str(project)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_in_repo([sys.executable, "-c", CACHED_RUN, str(project)], env)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["stages"] == dict.fromkeys(ALL, "skipped")
