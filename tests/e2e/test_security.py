@@ -402,6 +402,38 @@ def test_the_api_refuses_job_variables_the_pool_does_not_expose(stack: Stack, ca
     assert len(stack.client.read_flow_runs()) == before  # no run was created
 
 
+def test_a_deployment_cannot_carry_the_variables_a_run_may_not(stack: Stack):
+    """Per deployment as per run. Creating a deployment with them is refused (422, naming
+    each). Prefect does not check a PATCH of a deployment's job variables alone, so the
+    deployment takes them: the pool's template reads none of them, and the next run's
+    container has neither the volume, nor the user, nor the command."""
+    job_variables, _ = _escapes(stack)["postgres data volume, uid 999, a command"]
+    b = stack.client.read_deployment(stack.deployment_id("b"))
+    with pytest.raises(PrefectHTTPStatusError) as info:
+        stack.client.create_deployment(
+            flow_id=b.flow_id,
+            name="e2e-escape",
+            work_pool_name=stack.env["MLTOY_WORK_POOL"],
+            job_variables=job_variables,
+        )
+    assert info.value.response.status_code == 422
+    detail = info.value.response.json()["detail"]
+    assert all(f"'{variable}'" in detail for variable in job_variables), detail
+    stack.client.update_deployment(
+        b.id, DeploymentUpdate(job_variables={**b.job_variables, **job_variables})
+    )
+    try:
+        assert stack.client.read_deployment(b.id).job_variables["volumes"]  # taken as is
+        run_id = stack.trigger("b")
+        config = stack.inspect_running(run_id)
+        assert config["Config"]["User"] == "1000:1000"
+        assert "/steal" not in json.dumps(config), config  # no such mount, no such command
+        run = stack.wait_final(run_id)
+        assert run.state.is_completed(), run.state.message
+    finally:
+        stack.client.update_deployment(b.id, DeploymentUpdate(job_variables=b.job_variables))
+
+
 @pytest.fixture
 def rewritten_pool(stack: Stack) -> Iterator[dict]:
     """The pool's template replaced by Prefect's default Docker one, as anyone holding
