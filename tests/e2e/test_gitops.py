@@ -191,6 +191,25 @@ def test_the_results_ref_gives_the_runs_outputs_with_dvc_pull(
     (raw,) = yaml.safe_load((fresh / "data/raw/iris.csv.dvc").read_text())["outs"]
     for path, md5 in (("models/model.joblib", model["md5"]), ("data/raw/iris.csv", raw["md5"])):
         assert f"| {path} | {md5} |" in RESULTS["c_report"], RESULTS["c_report"]
+    # The developer's own data goes the other way: `dvc push` with the same key, and
+    # `dvc status -c` then finds the checkout and the remote in sync.
+    (fresh / "data/notes.txt").write_text(f"a developer's file, {sha}\n")
+    for argv in (("add", "data/notes.txt"), ("push",), ("status", "--cloud")):
+        done = subprocess.run(
+            [sys.executable, "-m", "dvc", *argv], cwd=fresh, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"dvc {' '.join(argv)}: {done.stdout}{done.stderr}"
+    assert "in sync" in done.stdout, done.stdout
+    shutil.rmtree(fresh / ".dvc/cache")
+    (fresh / "data/notes.txt").unlink()
+    pulled = subprocess.run(
+        [sys.executable, "-m", "dvc", "pull", "data/notes.txt.dvc"],
+        cwd=fresh,
+        capture_output=True,
+        text=True,
+    )
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert (fresh / "data/notes.txt").read_text() == f"a developer's file, {sha}\n"
 
 
 def test_readme_push_skips_every_stage_and_other_refs_start_nothing(stack: Stack, dev: Developer):
@@ -292,6 +311,48 @@ def test_scheduled_and_quick_runs_use_the_tip_of_main_without_a_rebuild(
     lock = yaml.safe_load(dev.git("show", "FETCH_HEAD:dvc.lock").stdout)
     assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["C"] == RESULTS["c"]
     assert image_id(stack) == RESULTS["image"]  # nothing was rebuilt
+
+
+def test_a_custom_run_of_an_older_commit_runs_that_commit(stack: Stack, dev: Developer):
+    """A Custom run's `commit` runs that exact commit, not the tip of main: the push of
+    train.C = 0.37, now several commits behind main, again; the same commit and data give
+    the same model (by its DVC md5)."""
+    sha = RESULTS["c_sha"]
+    assert dev.remote_refs()["refs/heads/main"] != sha
+    run = stack.run_deployment("a", timeout=QUEUED, parameters={"commit": sha})
+    assert run.state.is_completed(), run.state.message
+    assert run.name.startswith(sha[:7]), run.name
+    report = report_of(stack, run.id)
+    assert commit_in(report) == sha
+    model = re.search(r"\| models/model\.joblib \| ([0-9a-f]{32}) \|", RESULTS["c_report"])
+    assert model and f"| models/model.joblib | {model.group(1)} |" in report, report
+
+
+def test_make_git_remote_adds_the_stack_with_the_developers_login(stack: Stack, dev: Developer):
+    """`make git-remote` (README) in the checkout `make up` ran in: remote `stack`, whose
+    credential helper reads .env, so reading and pushing need no typed password."""
+    added = subprocess.run(
+        ["make", "git-remote"], cwd=stack.project_dir, capture_output=True, text=True
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    url = f"http://127.0.0.1:{stack.env['GIT_PORT']}/mltoy.git"
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args],
+            cwd=stack.project_dir,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+
+    assert git("remote", "get-url", "stack").stdout.strip() == url
+    listed = git("ls-remote", "stack", "refs/heads/main")
+    assert listed.stdout.split() == [dev.remote_refs()["refs/heads/main"], "refs/heads/main"]
+    # A dry run still authenticates the push (receive-pack) and changes nothing.
+    pushed = git("push", "--dry-run", "stack", "HEAD:refs/heads/e2e-dry-run")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "refs/heads/e2e-dry-run" not in dev.remote_refs()
 
 
 def test_make_ups_seed_never_rewrites_the_stacks_history(stack: Stack, dev: Developer):
