@@ -20,6 +20,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.states import Scheduled
 
 from tests.e2e.stack import STAGES, Stack, poll, stage_outcomes
@@ -123,13 +124,21 @@ def test_fail_once_is_retried_and_completes(stack: Stack):
 
 
 def test_run_scheduled_for_later_is_picked_up_without_action(stack: Stack):
-    """As a schedule does: a Scheduled run whose time comes is run by the worker."""
-    start = datetime.now(UTC) + timedelta(seconds=15)
-    flow_run = stack.client.create_flow_run_from_deployment(
-        stack.deployment_id("b"), state=Scheduled(scheduled_time=start)
+    """A run the scheduler made is run by the worker when its time comes: one of option B's
+    hourly runs, its time moved to 15 s from now (nobody waits for the hour)."""
+    (upcoming,) = stack.client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[stack.deployment_id("b")])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        limit=1,
     )
-    assert stack.client.read_flow_run(flow_run.id).state.is_scheduled()
-    run = stack.wait_final(flow_run.id, timeout=300)
+    assert upcoming.auto_scheduled, upcoming  # the scheduler's, not made by a test
+    start = datetime.now(UTC) + timedelta(seconds=15)
+    stack.client.set_flow_run_state(upcoming.id, Scheduled(scheduled_time=start), force=True)
+    assert stack.client.read_flow_run(upcoming.id).state.is_scheduled()
+    run = stack.wait_final(upcoming.id, timeout=300)
     assert run.state.is_completed(), run.state.message
     assert run.start_time >= start - timedelta(seconds=1)
 
