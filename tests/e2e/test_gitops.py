@@ -236,6 +236,38 @@ def test_readme_push_skips_every_stage_and_other_refs_start_nothing(stack: Stack
     RESULTS["tip"] = sha
 
 
+def test_a_push_runs_option_b_too_once_its_trigger_is_on(stack: Stack, dev: Developer):
+    """`prefect deploy` makes each deployment's push trigger an automation, on or off as
+    MLTOY_PUSH_RUNS says (deploy/deploy.sh). The default, a: option B's is there and off.
+    On (what MLTOY_PUSH_RUNS=both deploys), one push runs that commit in both deployments."""
+    (trigger_a,) = stack.client.read_automations_by_name("mltoy: a push to main runs option A")
+    (trigger_b,) = stack.client.read_automations_by_name("mltoy: a push to main runs option B")
+    assert trigger_a.enabled and not trigger_b.enabled
+    stack.client.resume_automation(trigger_b.id)
+    try:
+        readme = (dev.path / "README.md").read_text() + "\nAnother line the pipeline ignores.\n"
+        sha = dev.commit("docs: another README line", **{"README.md": readme})
+        dev.push("main")
+        ids = {stack.deployment_id(option): option for option in ("a", "b")}
+
+        def both() -> dict[str, FlowRun] | None:
+            found = {
+                ids[run.deployment_id]: run
+                for run in runs_of(stack)
+                if run.parameters.get("commit") == sha
+            }
+            return found if len(found) == 2 else None
+
+        started = poll(both, 60, f"runs of {sha[:7]} in option A and option B", every=1)
+        for option, run in started.items():
+            run = stack.wait_final(run.id, timeout=QUEUED)
+            assert run.state.is_completed(), (option, run.state.message)
+            assert commit_in(report_of(stack, run.id)) == sha, option
+    finally:
+        stack.client.pause_automation(trigger_b.id)
+    RESULTS["tip"] = sha
+
+
 def test_a_push_without_credentials_is_refused(stack: Stack, dev: Developer):
     main = dev.remote_refs()["refs/heads/main"]
     dev.commit("not allowed")
