@@ -26,7 +26,7 @@ import re
 import socket
 import subprocess
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -171,6 +171,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     )
 
 
+def _remove(container: Any) -> None:
+    """Remove a container, running or not; one that is already gone (a flow container the
+    engine auto-removes as it exits, between listing and removing) is fine."""
+    import docker
+
+    with suppress(docker.errors.NotFound):
+        container.remove(force=True)
+
+
 def remove_leftovers(project: str = PROJECT) -> None:
     """Containers, volumes and networks of an aborted earlier stack of `project` (its
     clone and .env are gone, so `down` cannot be run): a new stack starts from nothing."""
@@ -179,11 +188,11 @@ def remove_leftovers(project: str = PROJECT) -> None:
     engine = docker.from_env()
     label = {"label": f"com.docker.compose.project={project}"}
     for container in engine.containers.list(all=True, filters=label):
-        container.remove(force=True)
+        _remove(container)
     for volume in engine.volumes.list(filters=label):
         # e.g. a flow container of the aborted stack (the worker's, no compose label)
         for user in engine.containers.list(all=True, filters={"volume": volume.name}):
-            user.remove(force=True)
+            _remove(user)
         volume.remove(force=True)
     for network in engine.networks.list(filters=label):
         network.remove()
@@ -285,7 +294,7 @@ class Stack:
         """Flow containers first (they hold the network), then `down -v` (with no .env
         yet, `make up` never ran: only what an aborted earlier stack left, by label)."""
         for container in self.flow_containers():
-            container.remove(force=True)
+            _remove(container)
         if not self.env_file.exists():
             remove_leftovers(self.project)
             return
