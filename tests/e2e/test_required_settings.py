@@ -62,7 +62,9 @@ def test_the_env_make_env_writes_starts_the_deploy_step(prepared, tmp_path):
     env_file = tmp_path / ".env"
     project = f"{PROJECT}-envmade"
     images = {key: value for key, value in prepared.items() if key.endswith("_IMAGE")}
-    settings = {**images, "COMPOSE_FILE": prepared["COMPOSE_FILES"], "MLTOY_NETWORK": project}
+    # Its own names for what compose.yaml names outright (a real stack's stay untouched).
+    names = {"MLTOY_NETWORK": project, "MLTOY_SETTINGS_VOLUME": f"{project}-remote-settings"}
+    settings = {**images, "COMPOSE_FILE": prepared["COMPOSE_FILES"], **names}
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTOY_", "COMPOSE_"))}
     run_in_repo(["python3", "scripts/make_env.py", str(env_file)], clean_env | settings, check=True)
     compose = ["docker", "compose", "--env-file", str(env_file), "-p", project]
