@@ -489,7 +489,17 @@ def test_the_normal_runs_still_run_after_the_refusals(stack: Stack):
 
 # ---- every service hardened (issue 12.3) ----
 
-READ_ONLY = {"prefect-server", "gateway", "worker", "docker-proxy", "postgres", "remote-init"}
+READ_ONLY = {
+    "prefect-server",
+    "gateway",
+    "worker",
+    "docker-proxy",
+    "postgres",
+    "remote-init",
+    "git",
+}
+# With compose.mlflow.yaml (the suite's stack has it): the server and its one-shots.
+MLFLOW_READ_ONLY = {"mlflow", "mlflow-init", "mlflow-users"}
 
 
 def _service_containers(stack: Stack) -> dict[str, dict]:
@@ -503,6 +513,8 @@ def test_every_service_runs_with_least_privilege_and_limits(stack: Stack):
     assert {"prefect-server", "gateway", "postgres", "s3", "worker", "docker-proxy"} <= set(
         containers
     )
+    read_only = READ_ONLY | (MLFLOW_READ_ONLY if "mlflow" in containers else set())
+    assert read_only <= set(containers), read_only - set(containers)
     for service, container in containers.items():
         host = container["HostConfig"]
         assert host["CapDrop"] == ["ALL"] and not host["CapAdd"], service
@@ -511,7 +523,7 @@ def test_every_service_runs_with_least_privilege_and_limits(stack: Stack):
         assert host["Memory"] > 0 and host["NanoCpus"] > 0 and host["PidsLimit"] > 0, service
         log = host["LogConfig"]
         assert log["Type"] == "json-file" and log["Config"]["max-size"] == "10m", service
-        if service in READ_ONLY or (service == "s3" and "standin" in stack.env["S3_IMAGE"]):
+        if service in read_only or (service == "s3" and "standin" in stack.env["S3_IMAGE"]):
             assert host["ReadonlyRootfs"] is True, service
     # PostgreSQL is on the back-end network only, with the server.
     assert set(containers["postgres"]["NetworkSettings"]["Networks"]) == {f"{PROJECT}_backend"}
