@@ -25,8 +25,10 @@ Docker pool has it (docs/security.md, docs/scale-out.md):
 - CPU and memory limits equal to the requests: the scheduler reserves what a run may use;
 - the remote's settings (DVC, S3 key, Git identity) from a Secret mounted read-only at
   /run/mltoy, laid out as remote-init writes the compose volume, never as env;
-- the namespace, pull policy, `backoffLimit: 0` (an evicted pod's run is rescheduled by
-  Prefect, not retried by Kubernetes behind its back) and a TTL for finished Jobs.
+- the namespace (`mltoy-flows`: not the server's, so a rewritten template still finds
+  no database password to mount), the pull policy, `backoffLimit: 0` (an evicted pod's
+  run is rescheduled by Prefect, not retried by Kubernetes behind its back) and a TTL
+  for finished Jobs.
 
 There is no socket proxy behind it: a holder of the API's auth string can rewrite the
 template (one API call), and then only the cluster's own admission (Pod Security
@@ -73,7 +75,7 @@ class KubernetesPoolSettings(BaseSettings):
 
     # A registry's repository (a host with a dot or a port), with a tag or a digest.
     image: str = Field(pattern=r"^[a-z0-9.-]+[.:][a-z0-9._/:-]*" + _TAG_OR_DIGEST + "$")
-    namespace: str = Field("mltoy", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespace: str = Field("mltoy-flows", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     settings_secret: str = "mltoy-remote-settings"
     flow_uid: int = Field(1000, gt=0)
     flow_gid: int = Field(1000, gt=0)

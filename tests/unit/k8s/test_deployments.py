@@ -37,3 +37,13 @@ def test_the_flow_env_is_prefect_yamls_less_the_test_only_emulator_settings():
 def test_every_deployment_uses_the_pool_the_worker_polls(k8s_deployments, worker_values):
     pool = worker_values["worker"]["config"]["workPool"]
     assert {d["work_pool"]["name"] for d in k8s_deployments.values()} == {pool}
+
+
+def test_flow_jobs_run_where_the_worker_may_act_and_not_beside_the_server(template, worker_values):
+    """A rewritten template can mount any Secret of the Jobs' namespace: the database
+    password lives in the server's."""
+    worker = worker_values["worker"]
+    namespace = template["job_configuration"]["namespace"]
+    assert namespace == worker["config"]["jobNamespace"] == worker_values["role"]["namespace"]
+    server_namespace = worker["selfHostedServerApiConfig"]["apiUrl"].split(".")[1]
+    assert server_namespace == "mltoy" != namespace

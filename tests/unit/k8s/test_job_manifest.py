@@ -40,7 +40,7 @@ def job(request, template, k8s_deployments, worker_values, monkeypatch) -> dict:
     namespace, job = submitted_job(
         template, k8s_deployments[request.param], monkeypatch, auth_secret["existingSecret"]
     )
-    assert namespace == job["metadata"]["namespace"] == "mltoy"
+    assert namespace == job["metadata"]["namespace"] == "mltoy-flows"
     return job
 
 
