@@ -8,6 +8,10 @@ lock: it fails to pull them and reruns the stage, without consulting the run cac
 3.67 `StageCache.restore` only reads the run cache for a stage that changed), so a stack
 would retrain on every run. Dropping such entries from the workspace's lock makes DVC look
 the stage up in the run cache, restoring what an earlier run here produced.
+
+The same holds without a remote: a local sweep's trial runs on a copy of the project whose
+lock was never reproduced here (flows/trial_workspace.py); with the lock's outputs in no
+cache, DVC would retrain a trial whose params equal the lock's on every sweep.
 """
 
 from __future__ import annotations
@@ -16,22 +20,29 @@ import os
 from pathlib import Path
 
 
-def forget_unrestorable_outputs(project: Path) -> list[str]:
+def forget_unrestorable_outputs(project: Path, cloud: bool = True) -> list[str]:
     """Drop the lock entries of stages whose outputs are in no cache, remote or workspace.
 
-    Returns the stage names dropped. Asks the default remote (`dvc status --cloud`).
+    Returns the stage names dropped. `cloud`: also ask the default remote (`dvc status
+    --cloud`); without it, only the cache counts.
     """
     from dvc.repo import Repo
     from dvc.stage import PipelineStage
 
     with Repo(str(project)) as repo:
-        missing = {name for name, status in repo.status(cloud=True).items() if status == "missing"}
+        if cloud:
+            status = repo.status(cloud=True).items()
+            missing = {name for name, state in status if state == "missing"}
         dropped = []
         for stage in repo.index.stages:
             if not isinstance(stage, PipelineStage):
                 continue  # a .dvc file: raw data, not a stage's result
-            outs = [os.path.relpath(out.fs_path, repo.root_dir) for out in stage.outs]
-            unrestorable = [out for out in outs if out in missing]
+            outs = {os.path.relpath(out.fs_path, repo.root_dir): out for out in stage.outs}
+            unrestorable = [
+                path
+                for path, out in outs.items()
+                if (path in missing if cloud else out.use_cache and out.changed_cache())
+            ]
             if unrestorable and not all((project / out).exists() for out in unrestorable):
                 stage.dvcfile._lockfile.remove_stage(stage)
                 dropped.append(stage.name)

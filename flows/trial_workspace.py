@@ -5,7 +5,10 @@ one run per directory), so each local trial runs in a copy. The copy's DVC cache
 project's (`cache.dir` in the copy's `.dvc/config.local`): DVC's cache is content
 addressed and made to be shared between workspaces, so a trial restores what an earlier
 trial or run made (option A's run cache, option B's stored outputs) and a repeated sweep
-skips every stage. The copy is removed when the trial ends.
+skips every stage. The copy's dvc.lock keeps only entries whose outputs the cache holds
+(flows/dvc_lock.py): an entry naming outputs made on another machine would keep DVC from
+looking in the run cache, and that trial would retrain on every sweep. The copy is
+removed when the trial ends.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from flows.dvc_lock import forget_unrestorable_outputs
 
 # Not part of a workspace: Git, environments, caches, local state, the local remote.
 SKIPPED = (
@@ -47,4 +52,5 @@ def trial_workspace(project: Path) -> Iterator[Path]:
         with Config(dvc_dir=str(copy / ".dvc")).edit("local") as local:
             local.setdefault("core", {})["no_scm"] = True  # the copy has no .git
             local.setdefault("cache", {})["dir"] = str(cache)
+        forget_unrestorable_outputs(copy, cloud=False)
         yield copy

@@ -4,6 +4,10 @@ the project, an invalid trial failed up front, a leaderboard, a free repeat."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -112,3 +116,27 @@ def test_with_mlflow_the_sweep_is_a_run_with_a_nested_run_per_trial(project, mlf
     assert bad.data.tags["mltoy.trial.reason"] == "train.C = -1: must be a finite number > 0"
     assert parent.data.metrics["best_accuracy"] == rows[0]["metrics"]["accuracy"]
     assert parent.data.tags["mltoy.sweep.best_trial"] == "1"
+
+
+def test_a_trials_copy_keeps_only_lock_entries_whose_outputs_the_cache_holds(project):
+    """The committed dvc.lock names outputs made on another machine (a model's bytes depend
+    on the CPU's BLAS kernel): a trial's copy drops those entries, so DVC asks its run cache;
+    once the project was reproduced here, the copy keeps every entry."""
+    from flows.trial_workspace import trial_workspace
+
+    stages = set(yaml.safe_load((project / "dvc.lock").read_text())["stages"])
+    assert stages == set(ALL)
+    with trial_workspace(project) as copy:
+        lock = copy / "dvc.lock"
+        kept = set(yaml.safe_load(lock.read_text())["stages"]) if lock.exists() else set()
+    assert kept == set(), kept  # a fresh project's cache holds none of them
+    reproduced = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=project,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+    )
+    assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
+    with trial_workspace(project) as copy:
+        assert set(yaml.safe_load((copy / "dvc.lock").read_text())["stages"]) == set(ALL)
