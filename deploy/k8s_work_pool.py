@@ -40,15 +40,14 @@ prints it (docs/scale-out.md: the Helm chart's `worker.baseJobTemplate.configura
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from typing import Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from deploy.work_pool import MEMORY_SIZES, SETTINGS_MOUNT, size_bytes
+from deploy.work_pool import SETTINGS_MOUNT, FlowMemorySettings, pool_variables, print_template
 
 # Files of the settings Secret, by key (a key cannot hold '/'), and where each lands under
 # /run/mltoy: the paths the image's environment names (docker/Dockerfile) and
@@ -68,7 +67,7 @@ def quantity(docker_size: str) -> str:
     return docker_size[:-1] + docker_size[-1].upper() + "i"
 
 
-class KubernetesPoolSettings(BaseSettings):
+class KubernetesPoolSettings(FlowMemorySettings):
     """What every flow-run pod is; read from the environment (MLTOY_K8S_*)."""
 
     model_config = SettingsConfigDict(env_prefix="MLTOY_K8S_", extra="ignore")
@@ -79,8 +78,6 @@ class KubernetesPoolSettings(BaseSettings):
     settings_secret: str = "mltoy-remote-settings"
     flow_uid: int = Field(1000, gt=0)
     flow_gid: int = Field(1000, gt=0)
-    flow_memory: str = "1g"
-    flow_memory_max: str = "2g"
     flow_cpu: str = Field("1", pattern=r"^[0-9]+(\.[0-9]+|m)?$")
     scratch_size: str = "4Gi"
     # Tags are immutable in a registry worth the name; pin a digest to be sure.
@@ -89,19 +86,12 @@ class KubernetesPoolSettings(BaseSettings):
     # The pod must be running within this (a first pull of the image takes a while).
     pod_watch_timeout_seconds: int = Field(300, gt=0)
 
-    @field_validator("flow_memory", "flow_memory_max")
-    @classmethod
-    def _is_a_size(cls, value: str) -> str:
-        size_bytes(value)
-        return value
-
     @property
     def repository(self) -> str:
         return re.sub(_TAG_OR_DIGEST + "$", "", self.image)
 
     def memory_choices(self) -> list[str]:
-        limit = size_bytes(self.flow_memory_max)
-        return [quantity(size) for size in MEMORY_SIZES if size_bytes(size) <= limit]
+        return [quantity(size) for size in self.memory_sizes()]
 
 
 def pod_spec(settings: KubernetesPoolSettings) -> dict[str, Any]:
@@ -199,41 +189,19 @@ def base_job_template(settings: KubernetesPoolSettings) -> dict[str, Any]:
             "pod_watch_timeout_seconds": settings.pod_watch_timeout_seconds,
             "stream_output": True,
         },
-        "variables": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["image", "env", "memory_limit"],
-            "properties": {
-                "image": {
-                    "title": "Image",
-                    "description": f"A tag or digest of {settings.repository}.",
-                    "type": "string",
-                    "pattern": f"^{re.escape(settings.repository)}{_TAG_OR_DIGEST}$",
-                    "default": settings.image,
-                },
-                "env": {
-                    "title": "Environment Variables",
-                    "description": "Environment variables of the flow-run container.",
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                    "default": {},
-                },
-                "memory_limit": {
-                    "title": "Memory Limit",
-                    "description": "Memory of the flow-run container (limit = request).",
-                    "type": "string",
-                    "enum": choices,
-                    "default": default_memory,
-                },
-            },
-        },
+        "variables": pool_variables(
+            image_description=f"A tag or digest of {settings.repository}.",
+            image_pattern=f"^{re.escape(settings.repository)}{_TAG_OR_DIGEST}$",
+            image_default=settings.image,
+            memory=("memory_limit", "Memory of the flow-run container (limit = request)."),
+            memory_choices=choices,
+            memory_default=default_memory,
+        ),
     }
 
 
 def main() -> int:
-    json.dump(base_job_template(KubernetesPoolSettings()), sys.stdout, indent=2)
-    print()
-    return 0
+    return print_template(base_job_template(KubernetesPoolSettings()))
 
 
 if __name__ == "__main__":

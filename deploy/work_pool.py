@@ -48,7 +48,25 @@ def size_bytes(size: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-class FlowContainerSettings(BaseSettings):
+class FlowMemorySettings(BaseSettings):
+    """A flow run's memory, whatever runs it: a default and a maximum (Docker's notation);
+    a deployment or run may pick any of MEMORY_SIZES up to the maximum."""
+
+    flow_memory: str = "1g"
+    flow_memory_max: str = "2g"
+
+    @field_validator("flow_memory", "flow_memory_max")
+    @classmethod
+    def _is_a_size(cls, value: str) -> str:
+        size_bytes(value)
+        return value
+
+    def memory_sizes(self) -> list[str]:
+        limit = size_bytes(self.flow_memory_max)
+        return [size for size in MEMORY_SIZES if size_bytes(size) <= limit]
+
+
+class FlowContainerSettings(FlowMemorySettings):
     """What every flow-run container is; read from the environment (MLTOY_*)."""
 
     model_config = SettingsConfigDict(env_prefix="MLTOY_", extra="ignore")
@@ -63,25 +81,16 @@ class FlowContainerSettings(BaseSettings):
     # container), tmpfs where tools keep caches and state (DVC in /var/tmp, home).
     flow_scratch: str = "/tmp"
     flow_tmpfs: str = "/var/tmp,/home/mltoy"
-    flow_memory: str = "1g"
-    flow_memory_max: str = "2g"
     flow_cpus: float = Field(1.0, gt=0, le=64)
     flow_pids_max: int = Field(512, gt=0, le=65536)
     image_pull_policy: str = Field("Never", pattern="^(Never|IfNotPresent|Always)$")
-
-    @field_validator("flow_memory", "flow_memory_max")
-    @classmethod
-    def _is_a_size(cls, value: str) -> str:
-        size_bytes(value)
-        return value
 
     @property
     def repository(self) -> str:
         return self.image.rsplit(":", 1)[0]
 
     def memory_choices(self) -> list[str]:
-        limit = size_bytes(self.flow_memory_max)
-        return [size for size in MEMORY_SIZES if size_bytes(size) <= limit]
+        return self.memory_sizes()
 
 
 SETTINGS_MOUNT = "/run/mltoy"
@@ -144,41 +153,67 @@ def base_job_template(settings: FlowContainerSettings) -> dict[str, Any]:
             "privileged": False,
             "container_create_kwargs": container_kwargs(settings),
         },
-        "variables": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["image", "env", "mem_limit"],
-            "properties": {
-                "image": {
-                    "title": "Image",
-                    "description": f"A tag of {settings.repository} (built locally).",
-                    "type": "string",
-                    "pattern": f"^{re.escape(settings.repository)}:{tag}$",
-                    "default": settings.image,
-                },
-                "env": {
-                    "title": "Environment Variables",
-                    "description": "Environment variables of the flow-run container.",
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                    "default": {},
-                },
-                "mem_limit": {
-                    "title": "Memory Limit",
-                    "description": "Memory (no swap) of the flow-run container.",
-                    "type": "string",
-                    "enum": choices,
-                    "default": default_memory,
-                },
+        "variables": pool_variables(
+            image_description=f"A tag of {settings.repository} (built locally).",
+            image_pattern=f"^{re.escape(settings.repository)}:{tag}$",
+            image_default=settings.image,
+            memory=("mem_limit", "Memory (no swap) of the flow-run container."),
+            memory_choices=choices,
+            memory_default=default_memory,
+        ),
+    }
+
+
+def pool_variables(
+    image_description: str,
+    image_pattern: str,
+    image_default: str,
+    memory: tuple[str, str],
+    memory_choices: list[str],
+    memory_default: str,
+) -> dict[str, Any]:
+    """The only job variables a deployment or run may set, each pool's: the image (of the
+    bundle's repository), env, and the memory (named and sized as the pool's worker
+    calls it); `additionalProperties: false`, so the API refuses any other (422)."""
+    memory_name, memory_description = memory
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["image", "env", memory_name],
+        "properties": {
+            "image": {
+                "title": "Image",
+                "description": image_description,
+                "type": "string",
+                "pattern": image_pattern,
+                "default": image_default,
+            },
+            "env": {
+                "title": "Environment Variables",
+                "description": "Environment variables of the flow-run container.",
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "default": {},
+            },
+            memory_name: {
+                "title": "Memory Limit",
+                "description": memory_description,
+                "type": "string",
+                "enum": memory_choices,
+                "default": memory_default,
             },
         },
     }
 
 
-def main() -> int:
-    json.dump(base_job_template(FlowContainerSettings()), sys.stdout, indent=2)
+def print_template(template: dict[str, Any]) -> int:
+    json.dump(template, sys.stdout, indent=2)
     print()
     return 0
+
+
+def main() -> int:
+    return print_template(base_job_template(FlowContainerSettings()))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ __all__ = [
     "free_port",
     "make_project",
     "run_in_repo",
+    "validate_job_variables",
     "use_unreachable_s3_remote",
 ]
 
@@ -52,4 +53,21 @@ def run_in_repo(
         text=True,
         timeout=timeout,
         check=check,
+    )
+
+
+def validate_job_variables(template: dict, job_variables: dict) -> None:
+    """What the Prefect server runs on a run's job variables (api/validation.py): the
+    pool's defaults, overlaid with the run's variables, against the pool's schema."""
+    from prefect.utilities.schema_tools import validate
+
+    properties = template["variables"]["properties"]
+    defaults = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
+    validate(
+        defaults | job_variables,
+        template["variables"],
+        raise_on_error=True,
+        preprocess=True,
+        ignore_required=False,
+        allow_none_with_default=True,
     )

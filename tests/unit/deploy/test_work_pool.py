@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prefect.utilities.schema_tools import ValidationError, validate
+from prefect.utilities.schema_tools import ValidationError
 from prefect_docker.worker import DockerWorker, DockerWorkerJobConfiguration
 
 from deploy.work_pool import FlowContainerSettings, base_job_template, size_bytes
+from tests.support import validate_job_variables
 
 IMAGE = "mltoy/bundle:0.1.0"
 
@@ -22,26 +23,13 @@ def settings(monkeypatch) -> FlowContainerSettings:
     return FlowContainerSettings()
 
 
-def check(template: dict, job_variables: dict) -> None:
-    """What the Prefect server runs on a run's job variables (api/validation.py): the
-    pool's defaults, overlaid with the run's variables, against the pool's schema."""
-    properties = template["variables"]["properties"]
-    defaults = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
-    validate(
-        defaults | job_variables,
-        template["variables"],
-        raise_on_error=True,
-        preprocess=True,
-        ignore_required=False,
-        allow_none_with_default=True,
-    )
-
-
 def test_the_deployments_job_variables_are_accepted(settings):
     template = base_job_template(settings)
-    check(template, {"image": IMAGE, "env": {"PREFECT_LOGGING_EXTRA_LOGGERS": "mltoy"}})
-    check(template, {"image": "mltoy/bundle:other-tag", "mem_limit": "2g"})
-    check(template, {})  # the defaults alone
+    validate_job_variables(
+        template, {"image": IMAGE, "env": {"PREFECT_LOGGING_EXTRA_LOGGERS": "mltoy"}}
+    )
+    validate_job_variables(template, {"image": "mltoy/bundle:other-tag", "mem_limit": "2g"})
+    validate_job_variables(template, {})  # the defaults alone
 
 
 @pytest.mark.parametrize(
@@ -65,7 +53,7 @@ def test_the_deployments_job_variables_are_accepted(settings):
 )
 def test_anything_else_is_refused_naming_it(settings, job_variables, named):
     with pytest.raises(ValidationError) as info:
-        check(base_job_template(settings), job_variables)
+        validate_job_variables(base_job_template(settings), job_variables)
     assert named in str(info.value)
 
 

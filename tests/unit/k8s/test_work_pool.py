@@ -6,33 +6,22 @@ from __future__ import annotations
 import re
 
 import pytest
-from prefect.utilities.schema_tools import ValidationError, validate
+from prefect.utilities.schema_tools import ValidationError
 
 from deploy.k8s_work_pool import SETTINGS_FILES, KubernetesPoolSettings, base_job_template
 from harness import REPO_ROOT
+from tests.support import validate_job_variables
 from tests.unit.k8s.conftest import IMAGE
-
-
-def check(template: dict, job_variables: dict) -> None:
-    """What the Prefect server runs on a run's job variables (api/validation.py)."""
-    properties = template["variables"]["properties"]
-    defaults = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
-    validate(
-        defaults | job_variables,
-        template["variables"],
-        raise_on_error=True,
-        preprocess=True,
-        ignore_required=False,
-        allow_none_with_default=True,
-    )
 
 
 def test_the_deployments_job_variables_are_accepted(template, k8s_deployments):
     for deployment in k8s_deployments.values():
-        check(template, deployment["work_pool"]["job_variables"])
-    check(template, {"image": "registry.example.com/mltoy/bundle@sha256:" + "0" * 64})
-    check(template, {"memory_limit": "2Gi"})
-    check(template, {})  # the defaults alone
+        validate_job_variables(template, deployment["work_pool"]["job_variables"])
+    validate_job_variables(
+        template, {"image": "registry.example.com/mltoy/bundle@sha256:" + "0" * 64}
+    )
+    validate_job_variables(template, {"memory_limit": "2Gi"})
+    validate_job_variables(template, {})  # the defaults alone
 
 
 @pytest.mark.parametrize(
@@ -58,7 +47,7 @@ def test_the_deployments_job_variables_are_accepted(template, k8s_deployments):
 )
 def test_the_api_refuses_what_the_pool_does_not_expose(template, job_variables, named):
     with pytest.raises(ValidationError, match=re.escape(named)):
-        check(template, job_variables)
+        validate_job_variables(template, job_variables)
 
 
 def test_it_is_prefects_default_with_fewer_variables(template):
