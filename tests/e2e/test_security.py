@@ -371,6 +371,7 @@ def _escapes(stack: Stack) -> dict[str, tuple[dict, str]]:
         "a command": ({"command": "sh -c 'exit 0'"}, "Cmd"),
         "a root-default image": ({"image": stack.env["BASE_IMAGE"]}, "Image"),
         "privileged": ({"privileged": True}, "Privileged"),
+        "the host's root file system": ({"volumes": ["/:/host:ro"]}, "/host"),
     }
 
 
@@ -381,6 +382,7 @@ ESCAPES = [
     "a command",
     "a root-default image",
     "privileged",
+    "the host's root file system",
 ]
 
 
