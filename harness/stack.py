@@ -172,12 +172,13 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def _remove(container: Any) -> None:
-    """Remove a container, running or not; one that is already gone (a flow container the
-    engine auto-removes as it exits, between listing and removing) is fine."""
+    """Remove a container, running or not, with its anonymous volumes (a flow container's
+    scratch /tmp); one that is already gone (a flow container the engine auto-removes as
+    it exits, between listing and removing) is fine."""
     import docker
 
     with suppress(docker.errors.NotFound):
-        container.remove(force=True)
+        container.remove(force=True, v=True)
 
 
 def remove_leftovers(project: str = PROJECT) -> None:

@@ -96,8 +96,9 @@ def context(tmp_path_factory: pytest.TempPathFactory, planted: dict[str, str]) -
 
 def build(context: Path, dockerfile: str, tag: str, base: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["docker", "build", "-q", "-f", dockerfile, "--build-arg", f"BASE_IMAGE={base}"]
-        + ["-t", tag, "."],
+        # --force-rm: a build that fails (as one test wants) leaves no stopped container
+        ["docker", "build", "-q", "--force-rm", "-f", dockerfile]
+        + ["--build-arg", f"BASE_IMAGE={base}", "-t", tag, "."],
         cwd=context,
         capture_output=True,
         text=True,
