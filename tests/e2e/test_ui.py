@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +85,11 @@ def _page(browser, stack: Stack, request: pytest.FixtureRequest, tmp_path: Path,
         context.add_init_script(f"localStorage.setItem({AUTH_KEY!r}, {credentials!r})")
     page = context.new_page()
     page.steps = Steps(page, tmp_path)
+    # The browser's own account of the page (kept with the screenshots on failure).
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    page.on("requestfailed", lambda r: console.append(f"requestfailed: {r.url} {r.failure}"))
     failed_before = request.session.testsfailed
     try:
         yield page
@@ -91,6 +97,7 @@ def _page(browser, stack: Stack, request: pytest.FixtureRequest, tmp_path: Path,
         # A dead page: the steps before it are still worth keeping.
         with contextlib.suppress(Exception):
             page.steps.shot("last")
+        (tmp_path / "console.log").write_text("\n".join(console) + "\n")
         context.close()
         if request.session.testsfailed > failed_before:
             kept = SHOTS / request.node.name
@@ -164,6 +171,22 @@ def run_ids(stack: Stack, option: str) -> set:
     return {run.id for run in runs}
 
 
+def open_deployment(page, stack: Stack, option: str) -> None:
+    """The deployment's page, once its Run menu shows. Seen once in CI on a busy machine:
+    the page's scripts all loaded, then the app never started (no API call, a blank page
+    for 30 s; console.log keeps what the browser said). Such a page is loaded once more,
+    saying so; blank again, the test fails."""
+    page.goto(f"/v2/deployments/deployment/{stack.deployment_id(option)}")
+    run_button = page.get_by_role("button", name="Run", exact=True)
+    try:
+        expect(run_button).to_be_visible()
+    except AssertionError:
+        page.steps.shot("did-not-start")
+        print(f"UI: the deployment page of {option} did not start: reloading once", file=sys.stderr)
+        page.reload()
+        expect(run_button).to_be_visible()
+
+
 def follow_run_to_completed(page, stack: Stack, option: str, before: set):
     """The run the click created: open its page and watch it reach Completed."""
     run = poll(lambda: newest_run(stack, option, before), 30, "the run the UI created", 1)
@@ -183,7 +206,7 @@ def follow_run_to_completed(page, stack: Stack, option: str, before: set):
 def test_quick_run_from_the_deployment_page_completes_with_its_artifacts(page, stack: Stack):
     before = run_ids(stack, "a")
     previous = list(stack.runs.get("a", []))
-    page.goto(f"/v2/deployments/deployment/{stack.deployment_id('a')}")
+    open_deployment(page, stack, "a")
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Quick run").click()
     expect(page.get_by_text("Flow run created")).to_be_visible()
@@ -252,7 +275,7 @@ def docs_shot(page) -> None:
 
 def test_custom_run_with_a_changed_train_c_reruns_from_train(page, stack: Stack):
     before = run_ids(stack, "a")
-    page.goto(f"/v2/deployments/deployment/{stack.deployment_id('a')}")
+    open_deployment(page, stack, "a")
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Custom run").click()
     expect(page).to_have_url(re.compile(r"/run\?parameters="))
