@@ -30,9 +30,8 @@ def forget_unrestorable_outputs(project: Path, cloud: bool = True) -> list[str]:
     from dvc.stage import PipelineStage
 
     with Repo(str(project)) as repo:
-        if cloud:
-            status = repo.status(cloud=True).items()
-            missing = {name for name, state in status if state == "missing"}
+        status = repo.status(cloud=True).items() if cloud else ()
+        missing = {name for name, state in status if state == "missing"}
         dropped = []
         for stage in repo.index.stages:
             if not isinstance(stage, PipelineStage):
