@@ -87,8 +87,9 @@ def settings(prepared: dict[str, str]) -> FlowContainerSettings:
     )
 
 
-@pytest.fixture(scope="module")
-def proxy(prepared: dict[str, str], engine: FakeEngine, settings) -> Iterator[str]:
+def _start_proxy(
+    prepared: dict[str, str], engine: FakeEngine, settings, **extra: str
+) -> Iterator[str]:
     """The proxy image on the fake socket, with the policy's settings; its URL."""
     port = free_port()
     name = f"mltoy-proxy-test-{uuid.uuid4().hex[:8]}"
@@ -96,6 +97,7 @@ def proxy(prepared: dict[str, str], engine: FakeEngine, settings) -> Iterator[st
         "MLTOY_IMAGE": settings.image,
         "MLTOY_NETWORK": NETWORK,
         "MLTOY_SETTINGS_VOLUME": SETTINGS_VOLUME,
+        **extra,
     }
     subprocess.run(
         [
@@ -123,6 +125,17 @@ def proxy(prepared: dict[str, str], engine: FakeEngine, settings) -> Iterator[st
         logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
         print(logs.stdout[-5000:], logs.stderr[-5000:])
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def proxy(prepared: dict[str, str], engine: FakeEngine, settings) -> Iterator[str]:
+    yield from _start_proxy(prepared, engine, settings)
+
+
+@pytest.fixture(scope="module")
+def pulling_proxy(prepared: dict[str, str], engine: FakeEngine, settings) -> Iterator[str]:
+    """As compose.registry.yaml runs it: pulls allowed."""
+    yield from _start_proxy(prepared, engine, settings, ALLOW_IMAGE_PULL="1")
 
 
 def worker_container_settings(settings: FlowContainerSettings) -> dict[str, Any]:
@@ -310,3 +323,38 @@ def test_a_body_larger_than_the_buffer_is_refused(proxy, engine, allowed_body):
     big = _set(allowed_body, "Labels", {"x": "y" * 40_000})
     status, _, reached = post(proxy, big, engine)
     assert (status, reached) == (413, False)
+
+
+def pull(proxy: str, engine: FakeEngine, query: dict[str, str]) -> tuple[int, bool]:
+    """(status, whether it reached the engine) of a pull (POST /images/create)."""
+    before = len(engine.requests)
+    response = httpx.post(f"{proxy}/v1.41/images/create", params=query, timeout=10)
+    reached = any("/images/create" in path for _, path, _ in engine.requests[before:])
+    return response.status_code, reached
+
+
+def test_pulls_are_refused_unless_allowed(proxy, engine, settings):
+    assert pull(proxy, engine, {"fromImage": settings.repository, "tag": "0.1.0"}) == (403, False)
+
+
+def test_with_pulls_allowed_only_the_bundles_repository_is_pulled(pulling_proxy, engine, settings):
+    """A registry name has ':' and '/', which docker-py sends URL-encoded: the proxy
+    compares the decoded name; any tag of it, nothing else, no import from a URL."""
+    registry_settings = FlowContainerSettings(
+        image=f"127.0.0.1:5000/{settings.image}", network=NETWORK, settings_volume=SETTINGS_VOLUME
+    )
+    assert registry_settings.repository != settings.repository
+    client = docker.DockerClient(base_url=pulling_proxy.replace("http", "tcp"), version="1.41")
+    before = len(engine.requests)
+    client.api.pull(settings.repository, tag="another-tag")
+    pulled = [path for _, path, _ in engine.requests[before:] if "/images/create" in path]
+    assert len(pulled) == 1 and "another-tag" in pulled[0], engine.requests[before:]
+    for query in (
+        {"fromImage": "debian", "tag": "bookworm"},
+        {"fromImage": registry_settings.repository, "tag": "0.1.0"},  # another registry's
+        {"fromImage": f"{settings.repository}x", "tag": "0.1.0"},
+        {"fromImage": settings.image},  # name:tag in one: not how docker-py asks
+        {"fromImage": settings.repository, "fromSrc": "http://example.com/root.tar"},
+        {"fromSrc": "-", "repo": settings.repository},
+    ):
+        assert pull(pulling_proxy, engine, query) == (403, False), query
