@@ -106,6 +106,18 @@ endif
 	@if $(COMPOSE) config --services | grep -qx mlflow; then \
 		echo "MLflow UI:  http://$$($(COMPOSE) port mlflow 5000)  (user admin, MLFLOW_ADMIN_PASSWORD in .env)"; fi
 
+.PHONY: registry-push
+registry-push: setup env-check ## Push the worker's images to the stack's registry (compose.registry.yaml)
+	$(PY) -m deploy.registry_push
+
+.PHONY: worker-join
+worker-join: env-check ## Start a worker on another Docker host: WORKER_HOST=ssh://user@host (docs/scale-out.md)
+	scripts/worker-join.sh join
+
+.PHONY: worker-leave
+worker-leave: env-check ## Remove that worker: WORKER_HOST=ssh://user@host
+	scripts/worker-join.sh leave
+
 .PHONY: git-remote
 git-remote: env-check ## Add the stack's Git server as remote 'stack' (credentials read from .env)
 	@url="http://$$($(COMPOSE) port git 8080)/mltoy.git"; \

@@ -5,7 +5,8 @@
 - DOCKER_GID, the group of the Docker socket (the socket proxy needs it);
 - the developer's and the flows' Git credentials for the stack's Git server;
 - MLflow's database and admin passwords, used once compose.mlflow.yaml is added (so MLflow
-  is on with one setting, COMPOSE_FILE, and never has a typed password either);
+  is on with one setting, COMPOSE_FILE, and never has a typed password either), and the
+  registry's (compose.registry.yaml) likewise;
 - where the registry's images cannot be had (no `docker pull`), the stand-in settings:
   a local Debian base (scripts/make-base-image.sh) and compose.standin.yaml;
 - any setting of .env.example already set in the environment (e.g. PREFECT_PORT=4300),
@@ -69,6 +70,7 @@ def secrets_and_identities(docker_gid: int) -> dict[str, str]:
         "GIT_FLOW_PASSWORD": token(),
         "MLFLOW_DB_PASSWORD": token(),
         "MLFLOW_ADMIN_PASSWORD": token(),
+        "REGISTRY_PASSWORD": token(),
     }
 
 

@@ -15,18 +15,24 @@ def compose_defaults(name: str) -> dict[str, str]:
 
 
 def test_env_example_documents_compose_yaml_image_defaults():
-    """compose.yaml's, and for MLflow's server (an override's own image) compose.mlflow.yaml's."""
+    """compose.yaml's, and for MLflow's server and the registry (an override's own image)
+    compose.mlflow.yaml's and compose.registry.yaml's."""
     env_example = (REPO_ROOT / ".env.example").read_text()
     documented = re.findall(r"^# (\w+_IMAGE)=(\S*)", env_example, re.M)
-    defaults = {**compose_defaults("compose.mlflow.yaml"), **compose_defaults("compose.yaml")}
+    defaults = {
+        **compose_defaults("compose.mlflow.yaml"),
+        **compose_defaults("compose.registry.yaml"),
+        **compose_defaults("compose.yaml"),
+    }
     assert len(documented) >= 6
     for name, value in documented:
         assert defaults.get(name, "") == value, f".env.example documents {name}={value}"
 
 
-def test_the_standin_override_builds_on_compose_yaml_base_image():
+def test_the_standin_and_registry_overrides_build_on_compose_yaml_base_image():
     base = compose_defaults("compose.yaml")["BASE_IMAGE"]
     assert compose_defaults("compose.standin.yaml")["BASE_IMAGE"] == base
+    assert compose_defaults("compose.registry.yaml")["BASE_IMAGE"] == base
 
 
 def test_the_mlflow_override_repeats_compose_yaml_images_unchanged():
