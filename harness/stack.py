@@ -26,7 +26,7 @@ import re
 import socket
 import subprocess
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -173,12 +173,17 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def _remove(container: Any) -> None:
     """Remove a container, running or not, with its anonymous volumes (a flow container's
-    scratch /tmp); one that is already gone (a flow container the engine auto-removes as
-    it exits, between listing and removing) is fine."""
+    scratch /tmp); one that is already gone or going (a flow container the engine
+    auto-removes as it exits, between listing and removing: 404 or 409) is fine."""
     import docker
 
-    with suppress(docker.errors.NotFound):
+    try:
         container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as error:
+        if error.status_code != 409 or "already in progress" not in str(error):
+            raise
 
 
 def remove_leftovers(project: str = PROJECT) -> None:

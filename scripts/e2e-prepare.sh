@@ -10,6 +10,8 @@
 #  - PostgreSQL likewise: the official image, else the local stand-in (docker/postgres-standin);
 #  - the MLflow tracking server (docker/mlflow): the suite's stack runs with compose.mlflow.yaml.
 #  - the GCS stand-in (docker/gcs-standin): the gs:// remote's test (tests/e2e/test_gcs_remote.py).
+#  - the registry (docker/registry) and a second Docker engine (docker/engine-standin):
+#    workers on two engines (tests/e2e/test_scale_out.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,9 @@ MLFLOW_IMAGE=${MLFLOW_IMAGE:-$(ours MLFLOW_IMAGE compose.mlflow.yaml)}
 STANDIN_IMAGE=${STANDIN_IMAGE:-$(ours S3_IMAGE compose.standin.yaml)}
 POSTGRES_STANDIN_IMAGE=${POSTGRES_STANDIN_IMAGE:-$(ours POSTGRES_IMAGE compose.standin.yaml)}
 GCS_STANDIN_IMAGE=${GCS_STANDIN_IMAGE:-$(ours GCS_STANDIN_IMAGE tests/e2e/compose.gcs-emulator.yaml)}
+REGISTRY_IMAGE=${REGISTRY_IMAGE:-$(ours REGISTRY_IMAGE compose.registry.yaml)}
+# A second Docker engine for the scale-out test (no compose file names it).
+ENGINE_STANDIN_IMAGE=${ENGINE_STANDIN_IMAGE:-mltoy/engine-standin:${MLTOY_IMAGE_TAG:-0.1.0}}
 PUBLIC_BASE=${PUBLIC_BASE:-$(compose_default BASE_IMAGE)}
 MINIO_IMAGE=${MINIO_IMAGE:-$(compose_default S3_IMAGE)}
 OFFICIAL_POSTGRES=${OFFICIAL_POSTGRES:-$(compose_default POSTGRES_IMAGE)}
@@ -74,6 +79,12 @@ docker build -q -f docker/mlflow/Dockerfile --build-arg BASE_IMAGE="$base" \
 log "building the GCS stand-in $GCS_STANDIN_IMAGE on $base"
 docker build -q -f docker/gcs-standin/Dockerfile --build-arg BASE_IMAGE="$base" \
   -t "$GCS_STANDIN_IMAGE" . >&2
+# Workers on another host (tests/e2e/test_scale_out.py): the registry, and a second engine.
+log "building the registry $REGISTRY_IMAGE and the second engine $ENGINE_STANDIN_IMAGE on $base"
+docker build -q -f docker/registry/Dockerfile --build-arg BASE_IMAGE="$base" \
+  -t "$REGISTRY_IMAGE" . >&2
+docker build -q -f docker/engine-standin/Dockerfile --build-arg BASE_IMAGE="$base" \
+  -t "$ENGINE_STANDIN_IMAGE" . >&2
 
 # The official image if it can be pulled, else the stand-in built here (same contract:
 # compose.yaml needs only the image name). Prints the image to use.
@@ -105,3 +116,5 @@ echo "PROXY_IMAGE=$PROXY_IMAGE"
 echo "GIT_IMAGE=$GIT_IMAGE"
 echo "MLFLOW_IMAGE=$MLFLOW_IMAGE"
 echo "GCS_STANDIN_IMAGE=$GCS_STANDIN_IMAGE"
+echo "REGISTRY_IMAGE=$REGISTRY_IMAGE"
+echo "ENGINE_STANDIN_IMAGE=$ENGINE_STANDIN_IMAGE"
