@@ -27,7 +27,7 @@ from bench import report
 from bench.procs import log
 from harness import REPO_ROOT
 
-SECTIONS = ("local", "data", "image", "stack")
+SECTIONS = ("local", "data", "image", "stack", "engines")
 PARTS = {"stack": ("coldstart", "latency", "scale", "sweeps")}  # the stack section's result files
 
 
@@ -50,12 +50,16 @@ def plan(smoke: bool, repeats: int | None) -> dict[str, Any]:
             "scale_worker": "default",
             "sweep_trials": 2,
             "sweep_parallel": (1, 2),
+            "engines_burst": 2,
+            "engines_repeats": 1,
+            "engines_worker_limit": 2,
             "left_out": [
                 "data scale: 1e3 and 5e3 rows only (full: 1e3, 1e5, 1e6)",
                 "latency: shipped worker only; the tuned worker (1 s polling) is not measured",
                 "scale: N = 1, 2 of option B only (full: N = 1, 4, 16 of A and B)",
                 "scale: measured with the shipped worker's polling (5 s)",
                 "sweeps: 2 trials at max_parallel 1, 2 (full: 8 trials at 1, 2, 4)",
+                "engines: bursts of 2 runs, once per engine count (full: 8, twice)",
                 f"k = {k} repeat(s) everywhere: medians of one value",
             ],
         }
@@ -77,6 +81,9 @@ def plan(smoke: bool, repeats: int | None) -> dict[str, Any]:
         "scale_shipped_n": 4,
         "sweep_trials": 8,
         "sweep_parallel": (1, 2, 4),
+        "engines_burst": 8,
+        "engines_repeats": 2,
+        "engines_worker_limit": 2,  # one per core of its host
         "left_out": [],
     }
 
@@ -112,7 +119,7 @@ def run(settings: dict[str, Any], sections: list[str], out: Path, keep_workdir: 
                 (out / f"{stale}.json").unlink(missing_ok=True)
                 (out / f"{stale}-error.json").unlink(missing_ok=True)
             try:
-                if name in ("image", "stack") and not prepared:
+                if name in ("image", "stack", "engines") and not prepared:
                     from bench.stack import prepare
 
                     prepared = prepare(workdir)
@@ -149,6 +156,10 @@ def _measure(
         from bench import image
 
         _save(out, name, image.run_section(prepared, workdir, settings["image_repeats"]))
+    elif name == "engines":
+        from bench import engines
+
+        _save(out, name, engines.run_section(prepared, workdir, settings))
     else:
         from bench import containers
         from bench.stack import BenchStack

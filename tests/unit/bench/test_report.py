@@ -52,7 +52,7 @@ def test_report_without_results_draws_no_chart_and_claims_nothing(tmp_path: Path
     report.write(tmp_path, markdown, png)
     text = markdown.read_text()
     assert not png.exists() and "![benchmark summary]" not in text
-    assert text.count("**Not measured in this run.**") == 7
+    assert text.count("**Not measured in this run.**") == 8
     assert "**met**" not in text and "**missed**" not in text
     assert "Every measured target was met." in text
 
@@ -138,3 +138,39 @@ def test_the_sweeps_section_compares_each_batch_with_sequential_runs(tmp_path: P
     assert "raised to 4 for the sweeps" in text
     assert "The cached rerun took 0.50x the time" in text
     assert "- max_parallel 2: trial 3: Failed: train.C" in text
+
+
+def test_the_engines_section_shows_each_burst_and_the_ratio(tmp_path: Path):
+    burst = {"n": 8, "wall_s": 80.0, "machine_busy": 0.97, "failures": []}
+    engines = {
+        "n": 8,
+        "repeats": 1,
+        "worker_limit": 2,
+        "up_s": 60.0,
+        "push_s": 30.0,
+        "join_s": 45.0,
+        "two_vs_one": 0.95,
+        "batches": [
+            {
+                **burst,
+                "label": "one engine",
+                "engines": 1,
+                "runs_per_min": 6.0,
+                "runs_per_engine": [8],
+            },
+            {
+                **burst,
+                "label": "two engines",
+                "engines": 2,
+                "runs_per_min": 5.7,
+                "runs_per_engine": [5, 3],
+            },
+        ],
+    }
+    (tmp_path / "engines.json").write_text(json.dumps(engines))
+    markdown, png = tmp_path / "benchmarks.md", tmp_path / "benchmarks.png"
+    report.write(tmp_path, markdown, png)
+    section = markdown.read_text().split("## 8. Workers on two Docker engines")[1].split("\n## ")[0]
+    assert "| two engines | 8 | 80.0 s | 5.70 | 5 + 3 | 97% | 0 |" in section
+    assert "Two engines gave 0.95x the runs/min of one" in section
+    assert "`make worker-join` on the empty second engine 45 s" in section
