@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -45,17 +47,42 @@ def run_timed(
     timeout: float = 1800,
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Run `argv`, return (wall seconds, result); output kept in `log_file` if given."""
-    start = time.perf_counter()
-    result = subprocess.run(
-        list(argv),
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    elapsed = time.perf_counter() - start
+    elapsed, result, _ = run_measured(argv, cwd, env, log_file, timeout)
+    return elapsed, result
+
+
+def run_measured(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    log_file: Path | None = None,
+    timeout: float = 1800,
+) -> tuple[float, subprocess.CompletedProcess[str], int]:
+    """As run_timed, plus the peak resident memory in bytes of the process or of the
+    largest of the descendants it waited for (the kernel's ru_maxrss, from wait4)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+        timer = threading.Timer(timeout, stop_process_group, (process,))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(list(argv), process.returncode, out.read(), err.read())
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("a") as handle:
@@ -66,7 +93,7 @@ def run_timed(
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise CommandFailed(f"{' '.join(argv)} exited {result.returncode}:\n{tail}")
-    return elapsed, result
+    return elapsed, result, usage.ru_maxrss * 1024  # Linux counts it in KiB
 
 
 def wait_http(url: str, timeout: float) -> float:
