@@ -7,14 +7,25 @@ PY := $(VENV)/bin/python
 DVC := $(VENV)/bin/dvc
 STAMP := $(VENV)/.installed
 
-# The embedded default: Prefect's state lives in ./.prefect; with no PREFECT_API_URL,
-# a flow starts a temporary local server (slow on first start, hence the timeout).
+# The embedded default: Prefect's state lives in ./.prefect. `make run`, `run-b` and
+# `sweep` use PREFECT_API_URL when it is set (environment or profile), else this
+# checkout's local server, started in the background on first use and kept for the next
+# run (scripts/prefect_local.py; `make prefect-stop` stops it). Its port is not 4200,
+# where `make up` serves the stack's UI. A flow started another way with no
+# PREFECT_API_URL starts a temporary server (slow on first start, hence the timeout).
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-PREFECT_LOCAL_URL := http://127.0.0.1:4200/api
+PREFECT_LOCAL_PORT ?= 4201
+PREFECT_API := $(PY) scripts/prefect_local.py --port $(PREFECT_LOCAL_PORT)
+
+# The raw data is checked (and cached in DVC) again only when it, its .dvc file or the
+# venv changed, or DVC's cache lacks it: a run with nothing to do starts no Python here.
+RAW := data/raw/iris.csv
+RAW_OBJECT := $(shell sed -n 's|^- md5: \(..\)\(.*\)|.dvc/cache/files/md5/\1/\2|p' $(RAW).dvc)
+RAW_CHECKED := .dvc/tmp/mltoy-raw-data.checked
 
 .PHONY: help
 help: ## Show this help
@@ -28,16 +39,22 @@ $(STAMP): requirements-dev.lock pyproject.toml scripts/setup-venv.sh
 	@touch $@
 
 .PHONY: data
-data: setup ## Write data/raw/iris.csv from scikit-learn's copy if missing; check it, cache it in DVC
+data: setup $(RAW_CHECKED) ## Write data/raw/iris.csv from scikit-learn's copy if missing; check it, cache it in DVC
+
+$(RAW_CHECKED): $(RAW).dvc $(STAMP) $(or $(wildcard $(RAW)),FORCE) $(or $(wildcard $(RAW_OBJECT)),FORCE)
 	$(PY) -m deploy.raw_data
+	@mkdir -p $(@D) && touch $@
+
+.PHONY: FORCE
+FORCE:
 
 .PHONY: run
 run: data ## Run option A (dvc repro under Prefect) on the embedded default; print metrics
-	$(PY) -m flows.cli a
+	api=$$($(PREFECT_API)) && PREFECT_API_URL=$$api $(PY) -m flows.cli a
 
 .PHONY: run-b
 run-b: data ## Run option B (Prefect-owned stage DAG) on the embedded default
-	$(PY) -m flows.cli b
+	api=$$($(PREFECT_API)) && PREFECT_API_URL=$$api $(PY) -m flows.cli b
 
 # make sweep SWEEP="-S train.C=0.1,1 -S split.seed=1,2" OPTION=b
 SWEEP ?=
@@ -45,18 +62,21 @@ OPTION ?= a
 
 .PHONY: sweep
 sweep: data ## A parameter sweep here (SWEEP="-S train.C=0.1,1 ...", OPTION=a|b); prints the leaderboard
-	$(PY) -m flows.cli sweep $(SWEEP) --option $(OPTION)
+	api=$$($(PREFECT_API)) && PREFECT_API_URL=$$api $(PY) -m flows.cli sweep $(SWEEP) --option $(OPTION)
 
 .PHONY: prefect-start
-prefect-start: setup ## Start a local Prefect server on 127.0.0.1:4200 and point the client at it
-	@mkdir -p $(PREFECT_HOME)
-	$(VENV)/bin/prefect config set PREFECT_API_URL=$(PREFECT_LOCAL_URL) >/dev/null
-	@echo "Prefect UI: http://127.0.0.1:4200  (client profile in $(PREFECT_HOME); Ctrl-C stops;"
-	@echo " 'make prefect-unset' goes back to the temporary server)"
-	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+prefect-start: setup ## Start the local Prefect server (if not running) and point the client profile at it
+	@api=$$($(PREFECT_API) --local) && \
+		$(VENV)/bin/prefect config set PREFECT_API_URL=$$api >/dev/null && \
+		echo "Prefect UI: $${api%/api}  (client profile in $(PREFECT_HOME): plain 'python -m flows.cli'" && \
+		echo " and 'prefect' use it too; 'make prefect-unset' forgets it, 'make prefect-stop' stops it)"
+
+.PHONY: prefect-stop
+prefect-stop: setup ## Stop the local Prefect server in the background (the next make run starts it again)
+	$(VENV)/bin/prefect server stop
 
 .PHONY: prefect-unset
-prefect-unset: setup ## Forget the local server: runs use a temporary one again
+prefect-unset: setup ## Forget the server in the client profile (plain flows.cli: a temporary server again)
 	$(VENV)/bin/prefect config unset PREFECT_API_URL -y >/dev/null
 
 .PHONY: test

@@ -101,7 +101,8 @@ def run(settings: dict[str, Any], sections: list[str], out: Path, keep_workdir: 
         log(f"SMOKE: left out: {line}")
     for name in (name for name in SECTIONS if name not in sections):
         log(f"section {name}: not run (--only); its previous JSON, if any, is reported")
-    _save(out, "machine", describe(PROJECT))
+    docker = any(name in ("image", "stack") for name in sections)
+    _save(out, "machine", describe(PROJECT, docker=docker))
     _save(
         out, "plan", {**settings, "sections": sections, "stack_project": PROJECT, "image_tag": TAG}
     )

@@ -1,12 +1,18 @@
 """Section 1: local overhead of the flows over bare `dvc repro`, measured side by side.
 
-Five variants, each in its own throw-away workspace, against one local Prefect server:
+Seven variants, each in its own throw-away workspace, against one local Prefect server:
 
 - `dvc`: `python -m dvc repro` (what option A runs inside its task);
 - `a_cli`, `b_cli`: `python -m flows.cli a|b --project-dir P`, a new interpreter per run
   (imports included, as in a flow container or a user's shell);
 - `a_inproc`, `b_inproc`: `pipeline_a(...)` / `pipeline_b(...)` called in one warmed-up
-  process (imports paid once): the flow engine's own overhead.
+  process (imports paid once): the flow engine's own overhead;
+- `make_run`: `make run` in a fresh clone (a Git work tree), against the local server it
+  starts in the background on its first (warm-up) run, as a user's second `make run`;
+  `dvc_git`: bare `dvc repro` in another such clone (DVC in a Git work tree reads Git too).
+
+The new-process variants also record their peak resident memory (ru_maxrss: the process,
+or the largest process it waited for).
 
 Each repeat runs every variant once as a no-op (everything up to date) and once after a
 `train.C` change (a value never used before, so no cache can answer), in an order that
@@ -17,6 +23,7 @@ whose environment points Prefect at the section's server.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -26,14 +33,17 @@ from typing import Any
 import yaml
 
 from bench.prefect_local import local_server
-from bench.procs import PYTHON, child_env, log, run_timed
+from bench.procs import PYTHON, VENV_BIN, child_env, log, run_measured, run_timed
 from bench.stats import summarize
 from harness import REPO_ROOT
-from harness.stack import stage_outcomes
-from harness.workspace import make_project, params_with, set_param, write_raw_iris
+from harness.stack import free_port, stage_outcomes
+from harness.workspace import checkout_copy, make_project, params_with, set_param, write_raw_iris
 
-VARIANTS = ("dvc", "a_cli", "b_cli", "a_inproc", "b_inproc")
+VARIANTS = ("dvc", "a_cli", "b_cli", "a_inproc", "b_inproc", "dvc_git", "make_run")
+# {stage: outcome}, peak RSS bytes, the command's own wall seconds (None in-process)
+Outcome = tuple[dict[str, str], int | None, float | None]
 NOT_RUN = {"skipped", "restored"}
+GIT_CLONES = ("dvc_git", "make_run")
 
 
 def c_value(repeat: int) -> float:
@@ -44,41 +54,50 @@ def c_value(repeat: int) -> float:
 # ---------------------------------------------------------------- the measuring child
 
 
-def _runners(workdir: Path) -> dict[str, Callable[[Path, float | None], dict[str, str]]]:
+def _runners(workdir: Path, make_port: int) -> dict[str, Callable[[Path, float | None], Outcome]]:
     from flows.dvc_output import stage_outcomes as dvc_outcomes
     from flows.option_a import pipeline_a
     from flows.option_b import pipeline_b
 
     logs = workdir / "logs"
 
-    def dvc(project: Path, c: float | None) -> dict[str, str]:
+    def dvc(project: Path, c: float | None) -> Outcome:
         if c is not None:
             set_param(project, "train.C", c)
-        _, result = run_timed(
-            [PYTHON, "-m", "dvc", "repro"], cwd=project, log_file=logs / "dvc.log"
+        elapsed, result, rss = run_measured(
+            [PYTHON, "-m", "dvc", "repro"], cwd=project, log_file=logs / f"{project.name}.log"
         )
         outcomes = dvc_outcomes((result.stdout + result.stderr).splitlines())
         # A no-op `dvc repro` names no stage as running: absent means up to date.
-        return {stage: outcomes.get(stage, "skipped") for stage in ("prepare", "train", "evaluate")}
+        stages = ("prepare", "train", "evaluate")
+        return {stage: outcomes.get(stage, "skipped") for stage in stages}, rss, elapsed
 
-    def cli(option: str) -> Callable[[Path, float | None], dict[str, str]]:
-        def run(project: Path, c: float | None) -> dict[str, str]:
+    def cli(option: str) -> Callable[[Path, float | None], Outcome]:
+        def run(project: Path, c: float | None) -> Outcome:
             argv = [PYTHON, "-m", "flows.cli", option, "--project-dir", str(project)]
             if c is not None:
                 params = workdir / f"params-{option}-{c}.yaml"
                 params.write_text(yaml.safe_dump(params_with(project, "train.C", c)))
                 argv += ["--params", str(params)]
-            _, result = run_timed(argv, cwd=project, log_file=logs / f"{option}_cli.log")
-            return stage_outcomes(result.stdout.splitlines())
+            elapsed, result, rss = run_measured(argv, project, log_file=logs / f"{option}_cli.log")
+            return stage_outcomes(result.stdout.splitlines()), rss, elapsed
 
         return run
 
     def inproc(pipeline: Callable[..., dict[str, Any]]) -> Callable:
-        def run(project: Path, c: float | None) -> dict[str, str]:
+        def run(project: Path, c: float | None) -> Outcome:
             params = {"train": {"C": c}} if c is not None else None
-            return pipeline(project_dir=str(project), params=params)["stages"]
+            return pipeline(project_dir=str(project), params=params)["stages"], None, None
 
         return run
+
+    def make_run(project: Path, c: float | None) -> Outcome:
+        if c is not None:
+            set_param(project, "train.C", c)
+        elapsed, result, rss = run_measured(
+            make_argv("run", make_port), cwd=project, env=make_env(), log_file=logs / "make.log"
+        )
+        return stage_outcomes(result.stdout.splitlines()), rss, elapsed
 
     return {
         "dvc": dvc,
@@ -86,7 +105,19 @@ def _runners(workdir: Path) -> dict[str, Callable[[Path, float | None], dict[str
         "b_cli": cli("b"),
         "a_inproc": inproc(pipeline_a),
         "b_inproc": inproc(pipeline_b),
+        "dvc_git": dvc,
+        "make_run": make_run,
     }
+
+
+def make_argv(target: str, port: int) -> list[str]:
+    return ["make", target, f"VENV={VENV_BIN.parent}", f"PREFECT_LOCAL_PORT={port}"]
+
+
+def make_env() -> dict[str, str]:
+    """As a user's shell: no Prefect settings, so `make run` uses the clone's own server."""
+    env = child_env()
+    return {key: value for key, value in env.items() if not key.startswith("PREFECT_")}
 
 
 def _check(variant: str, kind: str, outcomes: dict[str, str]) -> None:
@@ -99,23 +130,32 @@ def _check(variant: str, kind: str, outcomes: dict[str, str]) -> None:
 
 
 def measure(workdir: Path, repeats: int) -> dict[str, Any]:
-    runners = _runners(workdir)
+    make_port = free_port()
+    runners = _runners(workdir, make_port)
     projects = {variant: workdir / "projects" / variant for variant in VARIANTS}
-    for variant in VARIANTS:  # warm-up: a first full run, then a first no-op
-        runners[variant](projects[variant], None)
-        _check(variant, "noop", runners[variant](projects[variant], None))
-    times: dict[str, dict[str, list[float]]] = {"noop": {}, "full": {}}
-    for repeat in range(repeats):
-        order = VARIANTS[repeat % len(VARIANTS) :] + VARIANTS[: repeat % len(VARIANTS)]
-        for kind, c in (("noop", None), ("full", c_value(repeat))):
-            for variant in order:
-                start = time.perf_counter()
-                outcomes = runners[variant](projects[variant], c)
-                elapsed = time.perf_counter() - start
-                _check(variant, kind, outcomes)
-                times[kind].setdefault(variant, []).append(elapsed)
-                print(f"{kind} {variant}: {elapsed:.2f}s {outcomes}", file=sys.stderr, flush=True)
-    return times
+    try:
+        for variant in VARIANTS:  # warm-up: a first full run, then a first no-op
+            runners[variant](projects[variant], None)
+            _check(variant, "noop", runners[variant](projects[variant], None)[0])
+        times: dict[str, dict[str, list[float]]] = {"noop": {}, "full": {}}
+        memory: dict[str, dict[str, list[int]]] = {"noop": {}, "full": {}}
+        for repeat in range(repeats):
+            order = VARIANTS[repeat % len(VARIANTS) :] + VARIANTS[: repeat % len(VARIANTS)]
+            for kind, c in (("noop", None), ("full", c_value(repeat))):
+                for variant in order:
+                    start = time.perf_counter()
+                    outcomes, rss, own = runners[variant](projects[variant], c)
+                    elapsed = own if own is not None else time.perf_counter() - start
+                    _check(variant, kind, outcomes)
+                    times[kind].setdefault(variant, []).append(elapsed)
+                    if rss is not None:
+                        memory[kind].setdefault(variant, []).append(rss)
+                    print(
+                        f"{kind} {variant}: {elapsed:.2f}s {outcomes}", file=sys.stderr, flush=True
+                    )
+    finally:
+        run_timed(make_argv("prefect-stop", make_port), projects["make_run"], make_env())
+    return {"times": times, "memory": memory}
 
 
 def main(workdir: str, repeats: str, out: str) -> None:
@@ -131,7 +171,11 @@ def run_section(workdir: Path, repeats: int) -> dict[str, Any]:
 
     raw = write_raw_iris(workdir / "iris.csv")
     for variant in VARIANTS:
-        make_project(workdir / "projects" / variant, raw)
+        if variant in GIT_CLONES:
+            clone = checkout_copy(workdir / "projects" / variant)
+            shutil.copy2(raw, clone / "data/raw/iris.csv")  # make run would write it too
+        else:
+            make_project(workdir / "projects" / variant, raw)
     with local_server(workdir) as prefect_env:
         out = workdir / "local-times.json"
         log(f"local: {len(VARIANTS)} variants x {repeats} repeats (no-op and train change)")
@@ -142,7 +186,8 @@ def run_section(workdir: Path, repeats: int) -> dict[str, Any]:
             log_file=workdir / "logs" / "local-child.log",
             timeout=3600,
         )
-        times = json.loads(out.read_text())
+        measured = json.loads(out.read_text())
+        times, memory = measured["times"], measured["memory"]
         log(f"local: timings done in {elapsed:.0f}s; profiling one no-op run of A and B")
         profiles = {
             option: profile.profile_noop(
@@ -154,6 +199,10 @@ def run_section(workdir: Path, repeats: int) -> dict[str, Any]:
         "repeats": repeats,
         "noop": {variant: summarize(values) for variant, values in times["noop"].items()},
         "full": {variant: summarize(values) for variant, values in times["full"].items()},
+        "peak_rss_bytes": {
+            kind: {variant: summarize(values) for variant, values in by_variant.items()}
+            for kind, by_variant in memory.items()
+        },
         "profile": profiles,
     }
 

@@ -29,7 +29,29 @@ def _version(package: str) -> str | None:
         return None
 
 
-def describe(own_project: str) -> dict[str, Any]:
+def describe(own_project: str, docker: bool = True) -> dict[str, Any]:
+    """The machine; `docker=False` (sections that need no Docker) asks the engine nothing."""
+    found = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.freedesktop_os_release()["PRETTY_NAME"],
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "docker": None,
+        "compose": None,
+        "docker_storage": "not asked (no section needing Docker ran)",
+        "versions": {package: _version(package) for package in PACKAGES},
+        "loadavg_at_start": os.getloadavg(),
+        "other_containers_at_start": [],
+    }
+    if docker:
+        found.update(_docker(own_project))
+    return found
+
+
+def _docker(own_project: str) -> dict[str, Any]:
     import docker
 
     engine = docker.from_env()
@@ -43,17 +65,8 @@ def describe(own_project: str) -> dict[str, Any]:
         if c["Labels"].get("com.docker.compose.project") != own_project
     ]
     return {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": platform.freedesktop_os_release()["PRETTY_NAME"],
-        "kernel": platform.release(),
-        "python": platform.python_version(),
         "docker": engine.version()["Version"],
         "compose": compose.stdout.strip() or None,
         "docker_storage": f"{info['Driver']}, cgroup v{info['CgroupVersion']}",
-        "versions": {package: _version(package) for package in PACKAGES},
-        "loadavg_at_start": os.getloadavg(),
         "other_containers_at_start": others,
     }

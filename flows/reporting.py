@@ -5,7 +5,9 @@
   Prefect's history is the one record (a run outside a deployment compares with none).
 - `mltoy-confusion-matrix` (table: actual class by predicted class) and
   `mltoy-confusion-matrix-plot` (markdown with the matplotlib picture embedded as a
-  data URL, which Prefect's UI renders: nothing to host).
+  data URL, which Prefect's UI renders: nothing to host). The picture is drawn by a
+  cached task (`confusion matrix plot`): a run whose rows did not change reuses the
+  last picture instead of importing matplotlib (half a second) to draw it again.
 - `mltoy-stages` (table): each stage and what the run did to it (ran or skipped).
 - `mltoy-model` (link): the model in MLflow (its run) when tracking logged it, else the
   DVC object that holds it; the description says how to `dvc pull` it.
@@ -18,10 +20,13 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
+import inspect
 import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from prefect.artifacts import (
     create_markdown_artifact,
     create_table_artifact,
 )
+from prefect.context import TaskRunContext
 
 ARTIFACT_KEY = "mltoy-metrics"
 CONFUSION_KEY = "mltoy-confusion-matrix"
@@ -187,6 +193,24 @@ def png_data_url(figure: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def plot_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """The same rows drawn by the same code with the same matplotlib: the same picture."""
+    digest = hashlib.sha256(Path(parameters["path"]).read_bytes())
+    for part in (
+        metadata.version("matplotlib"),
+        inspect.getsource(confusion_figure),
+        inspect.getsource(png_data_url),
+    ):
+        digest.update(part.encode())
+    return f"mltoy-confusion-plot-{digest.hexdigest()}"
+
+
+@task(name="confusion matrix plot", cache_key_fn=plot_cache_key, persist_result=True)
+def confusion_plot(path: str) -> str:
+    """The picture as a PNG data URL; cached, so most runs never import matplotlib."""
+    return png_data_url(confusion_figure(Path(path)))
+
+
 def publish_confusion_matrix(project: Path, option: str) -> None:
     path = project / CONFUSION
     labels, counts = confusion_matrix(path)
@@ -202,7 +226,7 @@ def publish_confusion_matrix(project: Path, option: str) -> None:
     create_markdown_artifact(
         key=CONFUSION_PLOT_KEY,
         markdown="### Confusion matrix (test split)\n\n"
-        f"![Confusion matrix]({png_data_url(confusion_figure(path))})\n",
+        f"![Confusion matrix]({confusion_plot(str(path))})\n",
         description=f"Confusion matrix of the test split ({option}), from {CONFUSION}.",
     )
 

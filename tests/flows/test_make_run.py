@@ -1,16 +1,24 @@
-"""The README's first command: `make run` in a fresh checkout, no server, no Docker."""
+"""The README's first command: `make run` in a fresh checkout, no server, no Docker; the
+local Prefect server it starts in the background serves the next run, until
+`make prefect-stop`."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
+from harness.stack import free_port
 from tests.support import REPO_ROOT, checkout_copy
+
+IMPORTS = "import time:"  # PYTHONPROFILEIMPORTTIME's lines
 
 
 @pytest.mark.slow
@@ -20,23 +28,54 @@ def test_make_run_in_a_fresh_checkout_prints_the_metrics(tmp_path):
     env = {
         key: value
         for key, value in os.environ.items()
-        # the embedded default: a temporary server, no MLflow
+        # the embedded default: no server configured, no MLflow
         if not key.startswith(("PREFECT_", "MLFLOW_"))
     }
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    home = tmp_path / "prefect-home"
+    port = free_port()
+    env["PREFECT_HOME"] = str(home)
     # Every Python process of `make run` reports each module it imports (to stderr).
     env["PYTHONPROFILEIMPORTTIME"] = "1"
     venv = Path(sys.executable).parent.parent  # reuse this venv: `make setup` is CI's job
-    result = subprocess.run(
-        ["make", "run", f"VENV={venv}"],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    errors = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
-    assert result.returncode == 0, result.stdout[-3000:] + "\n".join(errors[-50:])
+
+    def make(*targets: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["make", *targets, f"VENV={venv}", f"PREFECT_LOCAL_PORT={port}"],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        errors = [line for line in result.stderr.splitlines() if not line.startswith(IMPORTS)]
+        assert result.returncode == 0, result.stdout[-3000:] + "\n".join(errors[-50:])
+        return result
+
+    try:
+        result = make("run")
+        server = int((home / "server.pid").read_text())
+        again = make("run")
+        assert int((home / "server.pid").read_text()) == server  # the same server, kept
+        assert "started a local Prefect server" not in again.stderr
+        runs = api(port, "flow_runs/filter", {})
+        logs = [finished_log(port, run["id"]) for run in runs]
+        stopped = make("prefect-stop")
+    finally:
+        subprocess.run([venv / "bin/prefect", "server", "stop"], env=env, capture_output=True)
+    assert "started a local Prefect server in the background" in result.stderr
+    # Both runs are in its UI, with their logs.
+    assert sorted(run["state_type"] for run in runs) == ["COMPLETED", "COMPLETED"]
+    assert all(logs), logs
+    second = again.stdout.splitlines()
+    assert [line for line in second if line.startswith("stage ")] == [
+        f"stage {stage}: skipped" for stage in ("prepare", "train", "evaluate")
+    ]
+    # Nothing changed: the raw data was not checked again (no Python process for it).
+    assert "deploy.raw_data" in result.stdout and "deploy.raw_data" not in again.stdout
+    assert "Server stopped" in stopped.stdout
+    assert not (home / "server.pid").exists()
+    assert gone(server)
+
     lines = result.stdout.splitlines()
     accuracy = [line for line in lines if line.startswith("accuracy: ")]
     f1 = [line for line in lines if line.startswith("f1_macro: ")]
@@ -53,6 +92,36 @@ def test_make_run_in_a_fresh_checkout_prints_the_metrics(tmp_path):
     assert "flows.option_a" in imported  # the report is there to read (flows.cli runs as __main__)
     assert not [name for name in imported if name.split(".")[0] == "mlflow"]
     assert "flows.tracking" not in imported and "flows.registry" not in imported
+
+
+def api(port: int, path: str, body: dict) -> list[dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def finished_log(port: int, run_id: str, timeout: float = 30) -> dict | None:
+    """The run's last log line once the server has stored it (shortly after answering)."""
+    body = {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_DESC", "limit": 5}
+    deadline = time.monotonic() + timeout
+    while True:
+        for log in api(port, "logs/filter", body):
+            if log["message"] == "Finished in state Completed()" and log["task_run_id"] is None:
+                return log
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
+
+
+def gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not Path(f"/proc/{pid}").exists()
 
 
 def without_model_hashes(lock: Path) -> dict:

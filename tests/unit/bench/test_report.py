@@ -174,3 +174,32 @@ def test_the_engines_section_shows_each_burst_and_the_ratio(tmp_path: Path):
     assert "| two engines | 8 | 80.0 s | 5.70 | 5 + 3 | 97% | 0 |" in section
     assert "Two engines gave 0.95x the runs/min of one" in section
     assert "`make worker-join` on the empty second engine 45 s" in section
+
+
+def test_the_local_targets_of_issue_15_are_judged_on_new_processes(tmp_path: Path):
+    results = local_results()
+    results["noop"] |= {"dvc_git": summarize([1.2, 1.3]), "make_run": summarize([3.3, 3.4])}
+    results["full"] |= {"dvc_git": summarize([4.2]), "make_run": summarize([6.5])}
+    mib = 2**20
+    results["peak_rss_bytes"] = {
+        "noop": {
+            "dvc": summarize([60 * mib]),
+            "a_cli": summarize([150 * mib, 160 * mib]),
+            "b_cli": summarize([170 * mib]),
+            "make_run": summarize([150 * mib, 210 * mib]),  # the largest run counts
+        }
+    }
+    k = report.key_numbers({"local": results}, [])
+    ok = report.judge(k)
+    assert round(k["make_run_noop_ratio"], 2) == 3.35 and k["noop_rss_mib"] == 210.0
+    assert ok["a_noop"] is False  # 3.05x > 2.5x
+    assert ok["b_noop"] is False  # faster than A (2.1 s < 3.05 s), but 2.1x > 2x
+    assert ok["make_run"] is False and ok["noop_rss"] is False
+    (tmp_path / "local.json").write_text(json.dumps(results))
+    markdown = tmp_path / "benchmarks.md"
+    report.write(tmp_path, markdown, tmp_path / "benchmarks.png")
+    text = markdown.read_text()
+    assert "| `make run` with nothing to do (second and later runs) within 3.0x" in text
+    assert "3.35x (3.35 s; 2.68x of bare `dvc repro` in the same kind of Git clone" in text
+    assert "A 160 MiB, B 170 MiB, `make run` 210 MiB" in text
+    assert "| `make run` in a Git clone (its local server already running) | 3.35 s" in text
