@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from bench import report
 from bench.stats import summarize
+
+
+def rendered(tmp_path: Path, **results: Any) -> str:
+    """The page rendered from these results (one JSON file each, by section name)."""
+    for name, result in results.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(result))
+    markdown = tmp_path / "benchmarks.md"
+    report.write(tmp_path, markdown, tmp_path / "benchmarks.png")
+    return markdown.read_text()
 
 
 def local_results() -> dict:
@@ -128,10 +138,7 @@ def test_the_sweeps_section_compares_each_batch_with_sequential_runs(tmp_path: P
         ],
         "cached_vs_first": 0.5,
     }
-    (tmp_path / "sweeps.json").write_text(json.dumps(sweeps))
-    markdown = tmp_path / "benchmarks.md"
-    report.write(tmp_path, markdown, tmp_path / "benchmarks.png")
-    text = markdown.read_text()
+    text = rendered(tmp_path, sweeps=sweeps)
     assert "## 7. Parameter sweeps" in text
     assert "| max_parallel 2 | 8 | 120.0 s | 0.60x | 4.00 | 90% | 8 | 1 |" in text
     assert "| max_parallel 2, again | 8 | 60.0 s | 0.30x | 8.00 | 90% | 0 | 0 |" in text
@@ -167,10 +174,8 @@ def test_the_engines_section_shows_each_burst_and_the_ratio(tmp_path: Path):
             },
         ],
     }
-    (tmp_path / "engines.json").write_text(json.dumps(engines))
-    markdown, png = tmp_path / "benchmarks.md", tmp_path / "benchmarks.png"
-    report.write(tmp_path, markdown, png)
-    section = markdown.read_text().split("## 8. Workers on two Docker engines")[1].split("\n## ")[0]
+    text = rendered(tmp_path, engines=engines)
+    section = text.split("## 8. Workers on two Docker engines")[1].split("\n## ")[0]
     assert "| two engines | 8 | 80.0 s | 5.70 | 5 + 3 | 97% | 0 |" in section
     assert "Two engines gave 0.95x the runs/min of one" in section
     assert "`make worker-join` on the empty second engine 45 s" in section
@@ -195,10 +200,7 @@ def test_the_local_targets_of_issue_15_are_judged_on_new_processes(tmp_path: Pat
     assert ok["a_noop"] is False  # 3.05x > 2.5x
     assert ok["b_noop"] is False  # faster than A (2.1 s < 3.05 s), but 2.1x > 2x
     assert ok["make_run"] is False and ok["noop_rss"] is False
-    (tmp_path / "local.json").write_text(json.dumps(results))
-    markdown = tmp_path / "benchmarks.md"
-    report.write(tmp_path, markdown, tmp_path / "benchmarks.png")
-    text = markdown.read_text()
+    text = rendered(tmp_path, local=results)
     assert "| `make run` with nothing to do (second and later runs) within 3.0x" in text
     assert "3.35x (3.35 s; 2.68x of bare `dvc repro` in the same kind of Git clone" in text
     assert "A 160 MiB, B 170 MiB, `make run` 210 MiB" in text
