@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger
+from prefect import get_run_logger, task
 from prefect.context import FlowRunContext
 
 from flows import run_report
@@ -72,6 +72,14 @@ def record_lock(project: Path) -> None:
     _dvc(project, "push", "--quiet")
 
 
+@task(retries=2, retry_delay_seconds=[2, 5])
+def push_results(project: Path, ref: str) -> None:
+    """Force-push HEAD to the results ref. Retried: when options A and B run one commit
+    (MLTOY_PUSH_RUNS=both), their pushes of that ref can meet, and the Git server then
+    fails to lock the ref for one of them ("failed to push some refs")."""
+    git(project, "push", "--quiet", "--force", "origin", f"HEAD:{ref}")
+
+
 def publish(project: Path, commit: Commit, message: str) -> str:
     """One commit with the updated dvc.lock on top of `commit`, pushed to its results ref
     (replacing an earlier run's of the same commit); returns the results commit's SHA."""
@@ -82,7 +90,7 @@ def publish(project: Path, commit: Commit, message: str) -> str:
     git(project, "add", "dvc.lock", "params.yaml")
     git(project, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", message)
     sha = git(project, "rev-parse", "HEAD")
-    git(project, "push", "--quiet", "--force", "origin", f"HEAD:{commit.results_ref}")
+    push_results(project, commit.results_ref)
     get_run_logger().info("results: %s pushed to %s", sha[:SHORT], commit.results_ref)
     return sha
 

@@ -156,9 +156,17 @@ def schedule_text(minute: str) -> re.Pattern[str]:
 
 
 def newest_run(stack: Stack, option: str, after: set) -> object | None:
-    runs = stack.client.read_flow_runs(deployment_filter=deployment_filter(stack, option), limit=20)
-    fresh = [run for run in runs if run.id not in after]
-    return fresh[0] if fresh else None
+    """The newest run of the deployment that is not in `after` and that the scheduler did
+    not make (it keeps adding the hourly runs). Asked for by exclusion: the API's default
+    order (by id, a random uuid4) says nothing of age, so a first page may miss it."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = stack.client.read_flow_runs(
+        deployment_filter=deployment_filter(stack, option),
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(not_any_=list(after))),
+    )
+    fresh = sorted((run for run in runs if not run.auto_scheduled), key=lambda run: run.created)
+    return fresh[-1] if fresh else None
 
 
 def deployment_filter(stack: Stack, option: str):

@@ -124,3 +124,26 @@ def test_results_go_to_runs_ref_and_the_next_run_reports_what_changed(clone: Pat
 def test_a_run_asked_for_another_commit_than_the_workspace_holds_fails(clone: Path):
     with pytest.raises(ValueError, match="was asked for"):
         pipeline_a(project_dir=str(clone), commit="0" * 40)
+
+
+def test_a_results_push_that_fails_once_is_retried(tmp_path: Path):
+    """As when options A and B push one commit's results ref at the same moment and the
+    Git server fails to lock it for one: the push is a task with retries."""
+    from flows.gitops import push_results
+
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    refused_once = tmp_path / "refused-once"
+    hook = origin / "hooks/pre-receive"
+    hook.write_text(
+        f"#!/bin/sh\nif [ ! -e {refused_once} ]; then touch {refused_once};"
+        " echo 'cannot lock ref' >&2; exit 1; fi\n"
+    )
+    hook.chmod(0o755)
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    git(work, "commit", "-q", "--allow-empty", "-m", "results")
+    git(work, "remote", "add", "origin", str(origin))
+    push_results(work, "refs/heads/runs/abcdef0")
+    assert refused_once.exists()  # the first attempt was refused
+    assert git(origin, "rev-parse", "refs/heads/runs/abcdef0") == git(work, "rev-parse", "HEAD")
