@@ -21,8 +21,8 @@ from bench.cgroups import Sampler
 from bench.procs import log
 from bench.stack import PROJECT
 from deploy.polling import poll
-from harness.scale_out import ContainerStarts, RegistryStack
-from harness.stack import DEPLOYMENTS
+from harness.scale_out import RegistryStack
+from harness.stack import DEPLOYMENTS, ContainerEvents
 
 TRIAL = "option-a-dvc-repro/option-a-trial"
 
@@ -32,7 +32,7 @@ def _burst(stack: RegistryStack, n: int, label: str, c0: float) -> dict[str, Any
 
     pool = stack.env["MLTOY_WORK_POOL"]
     engines = {"this": docker.from_env(), **{e.container: e.client() for e in stack.engines}}
-    starts = {name: ContainerStarts(client, pool) for name, client in engines.items()}
+    starts = {name: ContainerEvents(pool, client) for name, client in engines.items()}
     trial = stack.api.read_deployment_by_name(TRIAL)
     try:
         with Sampler(pool, stack.project) as sampler:
@@ -59,7 +59,7 @@ def _burst(stack: RegistryStack, n: int, label: str, c0: float) -> dict[str, Any
         "engines": len(engines),
         "wall_s": wall,
         "runs_per_min": 60 * n / wall,
-        "runs_per_engine": sorted((len(w.runs) for w in starts.values()), reverse=True),
+        "runs_per_engine": sorted((len(w.started()) for w in starts.values()), reverse=True),
         "machine_busy": sampler.machine_busy,
         "failures": failures,
     }

@@ -12,7 +12,6 @@ stay comparable with earlier reports (MLflow is an option of the stack).
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,14 @@ import yaml
 
 from bench.timeline import PHASES, split
 from harness import REPO_ROOT
-from harness.stack import DEPLOYMENTS, S3_ADMIN, Stack, prepare_images, stage_outcomes
+from harness.stack import (
+    DEPLOYMENTS,
+    S3_ADMIN,
+    ContainerEvents,
+    Stack,
+    prepare_images,
+    stage_outcomes,
+)
 
 PROJECT = os.environ.get("MLTOY_BENCH_PROJECT", "mltoy-bench")
 TAG = os.environ.get("MLTOY_IMAGE_TAG", "bench")
@@ -53,39 +59,12 @@ def prepare(workdir: Path) -> dict[str, Any]:
     return {**prepared, "prepare_s": time.perf_counter() - start}
 
 
-class EventWatcher:
-    """Docker's create/start/die events of our pool's flow containers, by flow run id."""
-
-    def __init__(self, pool: str) -> None:
-        import docker
-
-        self.events: dict[str, dict[str, float]] = {}
-        self._stream = docker.from_env().events(
-            decode=True,
-            filters={"type": "container", "label": f"io.prefect.work-pool-name={pool}"},
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for event in self._stream:
-                run_id = event.get("Actor", {}).get("Attributes", {}).get("io.prefect.flow-run-id")
-                if run_id and event.get("Action"):
-                    when = int(event["timeNano"]) / 1e9
-                    self.events.setdefault(run_id, {}).setdefault(event["Action"], when)
-        except Exception:  # the stream was closed
-            return
-
-    def close(self) -> None:
-        self._stream.close()
-
-
 @dataclass
 class BenchStack(Stack):
     """The driver, plus Docker's container events beside the server's states while
     connected, no schedule firing mid-measurement, and params no run used before."""
 
-    events: EventWatcher | None = None
+    events: ContainerEvents | None = None
     _c: int = 0
 
     @classmethod
@@ -137,7 +116,7 @@ class BenchStack(Stack):
     @contextmanager
     def connected(self) -> Iterator[Any]:
         with super().connected() as client:
-            self.events = EventWatcher(self.env["MLTOY_WORK_POOL"])
+            self.events = ContainerEvents(self.env["MLTOY_WORK_POOL"])
             try:
                 yield client
             finally:

@@ -15,14 +15,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from deploy.polling import poll
 from harness.stack import Stack, free_port
@@ -106,28 +103,6 @@ class SecondEngine:
     def stop(self) -> None:
         """Remove it with everything it ran and stored (its data root is an anonymous volume)."""
         subprocess.run(["docker", "rm", "-f", "-v", self.container], capture_output=True)
-
-
-class ContainerStarts:
-    """The flow runs of `pool` whose container an engine starts, as it starts them: a
-    live `docker events` stream (the engine keeps too few past events to ask afterwards:
-    every healthcheck is an event too)."""
-
-    def __init__(self, client: Any, pool: str) -> None:
-        label = f"io.prefect.work-pool-name={pool}"
-        filters = {"type": "container", "event": "start", "label": label}
-        self.stream = client.events(filters=filters, decode=True)
-        self.runs: list[UUID] = []
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        with suppress(Exception):  # the stream closed
-            for event in self.stream:
-                self.runs.append(UUID(event["Actor"]["Attributes"]["io.prefect.flow-run-id"]))
-
-    def close(self) -> None:
-        self.stream.close()
 
 
 @dataclass

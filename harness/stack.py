@@ -25,6 +25,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -197,7 +198,9 @@ def remove_leftovers(project: str = PROJECT) -> None:
         _remove(container)
     for volume in engine.volumes.list(filters=label):
         # e.g. a flow container of the aborted stack (the worker's, no compose label)
-        for user in engine.containers.list(all=True, filters={"volume": volume.name}):
+        for user in engine.containers.list(
+            all=True, filters={"volume": volume.name}, ignore_removed=True
+        ):
             _remove(user)
         volume.remove(force=True)
     for network in engine.networks.list(filters=label):
@@ -210,6 +213,45 @@ def containers_labelled(label: str) -> list[str]:
 
     found = docker.from_env().containers.list(all=True, filters={"label": label})
     return [container.name for container in found]
+
+
+class ContainerEvents:
+    """Docker's events for the flow containers of `pool` on an engine (this machine's
+    unless `client` says another), as they happen: {flow run id: {action: first time}},
+    e.g. "create", "start", "die". A live stream: the engine keeps too few past events to
+    ask afterwards (every healthcheck is an event too)."""
+
+    def __init__(self, pool: str, client: Any = None) -> None:
+        import docker
+
+        self.events: dict[str, dict[str, float]] = {}
+        self._stream = (client or docker.from_env()).events(
+            decode=True,
+            filters={"type": "container", "label": f"io.prefect.work-pool-name={pool}"},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                run_id = event.get("Actor", {}).get("Attributes", {}).get("io.prefect.flow-run-id")
+                if run_id and event.get("Action"):
+                    when = int(event["timeNano"]) / 1e9
+                    self.events.setdefault(run_id, {}).setdefault(event["Action"], when)
+        except Exception:  # the stream was closed
+            return
+
+    def started(self) -> list[UUID]:
+        """The runs whose container this engine started, in the order it started them."""
+        starts = [
+            (actions["start"], run_id)
+            for run_id, actions in list(self.events.items())
+            if "start" in actions
+        ]
+        return [UUID(run_id) for _, run_id in sorted(starts)]
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 @dataclass
@@ -290,11 +332,14 @@ class Stack:
         return result
 
     def flow_containers(self) -> list[Any]:
-        """The containers the worker started for our pool's runs (running or not)."""
+        """The containers the worker started for our pool's runs (running or not); one the
+        engine auto-removes between listing and inspecting is left out."""
         import docker
 
         pool = f"io.prefect.work-pool-name={self.env['MLTOY_WORK_POOL']}"
-        return docker.from_env().containers.list(all=True, filters={"label": pool})
+        return docker.from_env().containers.list(
+            all=True, filters={"label": pool}, ignore_removed=True
+        )
 
     def down(self) -> None:
         """Flow containers first (they hold the network), then `down -v` (with no .env

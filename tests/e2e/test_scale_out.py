@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 from prefect.client.schemas.actions import DeploymentUpdate
 
-from harness.scale_out import ContainerStarts, RegistryStack, SecondEngine, remove_second_engines
-from harness.stack import remove_leftovers
+from harness.scale_out import RegistryStack, SecondEngine, remove_second_engines
+from harness.stack import ContainerEvents, remove_leftovers
 from tests.e2e.stack import PROJECT, TEST_LIMITS, poll
 
 SCALE_PROJECT = f"{PROJECT}-scale"
@@ -119,8 +118,8 @@ def test_a_burst_spreads_over_both_engines_and_survives_a_killed_worker(scale_ou
     scale_stack.api.update_deployment(deployment.id, DeploymentUpdate(concurrency_limit=BURST))
     there = second.client()
     here_starts, there_starts = (
-        ContainerStarts(docker.from_env(), pool),
-        ContainerStarts(there, pool),
+        ContainerEvents(pool),
+        ContainerEvents(pool, there),
     )
     try:
         ids = [
@@ -128,21 +127,21 @@ def test_a_burst_spreads_over_both_engines_and_survives_a_killed_worker(scale_ou
         ]
         # The second worker's share started (its limit): all of them in flight, then kill.
         poll(
-            lambda: len(there_starts.runs) >= WORKER_LIMIT or None,
+            lambda: len(there_starts.started()) >= WORKER_LIMIT or None,
             300,
             f"{WORKER_LIMIT} runs on the second engine",
             0.5,
         )
         workers = there.containers.list(filters={"label": "com.docker.compose.service=worker"})
         assert len(workers) == 1, workers
-        in_flight = list(there_starts.runs)
+        in_flight = list(there_starts.started())
         killed_at = time.time()
         workers[0].kill()
         finals = scale_stack.wait_finals(ids, timeout=600)
     finally:
         here_starts.close()
         there_starts.close()
-    here, ran_there = here_starts.runs, there_starts.runs
+    here, ran_there = here_starts.started(), there_starts.started()
     states = {run_id: run.state.name for run_id, run in finals.items()}
     (Path(scale_stack.project_dir) / "burst.txt").write_text(f"{states}\n{here}\n{ran_there}\n")
     assert len(finals) == BURST, f"not final: {set(ids) - set(finals)}; {states}"
