@@ -122,19 +122,9 @@ class BenchStack(Stack):
             finally:
                 self.events.close()
 
-    def quiet_schedules(self) -> None:
-        """No scheduled run may land in the middle of a measurement: a paused deployment's
-        schedules create no runs, and pausing deletes those they had created (the server
-        does); runs triggered by hand still go through."""
-        for option in DEPLOYMENTS:
-            self.api.pause_deployment(self.deployment_id(option))
-
     def set_concurrency(self, limit: int) -> None:
-        from prefect.client.schemas.actions import DeploymentUpdate
-
-        for option in DEPLOYMENTS:
-            update = DeploymentUpdate(concurrency_limit=limit)
-            self.api.update_deployment(self.deployment_id(option), update)
+        for name in DEPLOYMENTS.values():
+            self.set_limit(name, limit)
 
     def unique_c(self) -> float:
         """A train.C no run of this stack used: forces train + evaluate to run."""

@@ -29,13 +29,6 @@ SWEEP = "sweep/sweep"
 OPTION = "a"
 
 
-def _set_trial_limit(stack: BenchStack, limit: int) -> None:
-    from prefect.client.schemas.actions import DeploymentUpdate
-
-    trial = stack.api.read_deployment_by_name(TRIAL_DEPLOYMENTS[OPTION])
-    stack.api.update_deployment(trial.id, DeploymentUpdate(concurrency_limit=limit))
-
-
 def _batch(stack: BenchStack, label: str, go: Any) -> dict[str, Any]:
     """Run `go()` (it returns the runs' final states and the trials' rows) under the
     sampler; the batch's wall time, throughput and CPU."""
@@ -104,7 +97,7 @@ def sweeps(stack: BenchStack, trials: int, parallel: tuple[int, ...]) -> dict[st
         return [next(values) for _ in range(trials)]
 
     batches = [_batch(stack, "sequential", lambda: _sequential(stack, fresh()))]
-    _set_trial_limit(stack, max(parallel))
+    stack.set_limit(TRIAL_DEPLOYMENTS[OPTION], max(parallel))
     try:
         last: list[float] = []
         for max_parallel in parallel:
@@ -115,7 +108,7 @@ def sweeps(stack: BenchStack, trials: int, parallel: tuple[int, ...]) -> dict[st
             _batch(stack, f"max_parallel {parallel[-1]}, again", _sweep(stack, last, parallel[-1]))
         )
     finally:
-        _set_trial_limit(stack, 2)
+        stack.set_limit(TRIAL_DEPLOYMENTS[OPTION], 2)
     base = batches[0]["wall_s"]
     for batch in batches:
         batch["wall_vs_sequential"] = batch["wall_s"] / base

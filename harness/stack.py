@@ -408,6 +408,25 @@ class Stack:
     def deployment_id(self, option: str) -> UUID:
         return self.api.read_deployment_by_name(DEPLOYMENTS[option]).id
 
+    def set_limit(self, deployment: str, limit: int) -> None:
+        """The concurrency limit of a deployment, by its `flow/deployment` name."""
+        from prefect.client.schemas.actions import DeploymentUpdate
+
+        deployment_id = self.api.read_deployment_by_name(deployment).id
+        self.api.update_deployment(deployment_id, DeploymentUpdate(concurrency_limit=limit))
+
+    def quiet_schedules(self) -> None:
+        """No scheduled run may land in the middle of a measurement: a paused deployment's
+        schedules create no runs, and pausing deletes those they had created (the server
+        does); runs triggered by hand still go through."""
+        for option in DEPLOYMENTS:
+            self.api.pause_deployment(self.deployment_id(option))
+
+    def online_workers(self) -> list[Any]:
+        """The workers of the stack's pool that the server counts as online."""
+        workers = self.api.read_workers_for_work_pool(work_pool_name=self.env["MLTOY_WORK_POOL"])
+        return [worker for worker in workers if str(worker.status).upper().endswith("ONLINE")]
+
     def trigger(self, option: str, **kwargs: Any) -> UUID:
         """Create a run as the UI's Quick run does (kwargs: parameters, state)."""
         flow_run = self.api.create_flow_run_from_deployment(self.deployment_id(option), **kwargs)

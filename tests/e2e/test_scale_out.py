@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.client.schemas.actions import DeploymentUpdate
 
+from flows.sweep import TRIAL_DEPLOYMENTS
 from harness.scale_out import RegistryStack, SecondEngine, remove_second_engines
 from harness.stack import ContainerEvents, remove_leftovers
 from tests.e2e.stack import PROJECT, TEST_LIMITS, poll
 
 SCALE_PROJECT = f"{PROJECT}-scale"
-TRIAL = "option-a-dvc-repro/option-a-trial"
+TRIAL = TRIAL_DEPLOYMENTS["a"]
 BURST = 8
 WORKER_LIMIT = 4
 
@@ -73,11 +73,6 @@ def scale_out(
     assert not stack.leftovers(), stack.leftovers()
 
 
-def online_workers(stack: RegistryStack) -> list[Any]:
-    workers = stack.api.read_workers_for_work_pool(work_pool_name=stack.env["MLTOY_WORK_POOL"])
-    return [worker for worker in workers if str(worker.status).upper().endswith("ONLINE")]
-
-
 def test_the_second_engine_pulled_its_images_from_the_registry(scale_out: ScaleOut):
     scale_stack, second = scale_out.stack, scale_out.second
     assert scale_out.images_before_join == []
@@ -104,7 +99,7 @@ def test_the_second_engine_pulled_its_images_from_the_registry(scale_out: ScaleO
         text=True,
     )
     assert anonymous.stdout == "401"
-    poll(lambda: len(online_workers(scale_stack)) == 2 or None, 60, "two online workers")
+    poll(lambda: len(scale_stack.online_workers()) == 2 or None, 60, "two online workers")
 
 
 def test_a_burst_spreads_over_both_engines_and_survives_a_killed_worker(scale_out: ScaleOut):
@@ -115,7 +110,7 @@ def test_a_burst_spreads_over_both_engines_and_survives_a_killed_worker(scale_ou
     pool = scale_stack.env["MLTOY_WORK_POOL"]
     deployment = scale_stack.api.read_deployment_by_name(TRIAL)
     # Its own limit (2) would leave one worker idle: all of the burst at once.
-    scale_stack.api.update_deployment(deployment.id, DeploymentUpdate(concurrency_limit=BURST))
+    scale_stack.set_limit(TRIAL, BURST)
     there = second.client()
     here_starts, there_starts = (
         ContainerEvents(pool),
