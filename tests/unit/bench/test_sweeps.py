@@ -10,6 +10,7 @@ from uuid import uuid4
 import pytest
 
 from bench import sweeps
+from harness.stack import Stack
 
 
 class FakeSampler:
@@ -44,6 +45,7 @@ class FakeApi:
 class FakeStack:
     env = {"MLTOY_WORK_POOL": "pool"}
     project = "bench"
+    set_limit = Stack.set_limit  # the driver's own, on the fake API
 
     def __init__(self) -> None:
         self.api = FakeApi()
