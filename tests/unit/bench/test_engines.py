@@ -16,19 +16,6 @@ from bench import engines
 from harness.stack import Stack
 
 
-class FakeSampler:
-    machine_busy = 0.5
-
-    def __init__(self, *args: Any) -> None:
-        pass
-
-    def __enter__(self) -> FakeSampler:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 class FakeApi:
     def __init__(self, calls: list[str]) -> None:
         self.calls = calls
@@ -110,10 +97,10 @@ class FakeEvents:
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Any:
+def fake(monkeypatch: pytest.MonkeyPatch, fake_sampler: type) -> Any:
     def install(stack: FakeRegistryStack) -> FakeRegistryStack:
         monkeypatch.setattr(engines.RegistryStack, "with_registry", lambda *a, **kw: stack)
-        monkeypatch.setattr(engines, "Sampler", FakeSampler)
+        monkeypatch.setattr(engines, "Sampler", fake_sampler)
         monkeypatch.setattr(engines, "ContainerEvents", FakeEvents)
         monkeypatch.setattr("docker.from_env", lambda: "client1")
         return stack

@@ -13,19 +13,6 @@ from bench import sweeps
 from harness.stack import Stack
 
 
-class FakeSampler:
-    machine_busy = 0.5
-
-    def __init__(self, *args: Any) -> None:
-        pass
-
-    def __enter__(self) -> FakeSampler:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 class FakeApi:
     def __init__(self) -> None:
         self.created: list[tuple[str, dict]] = []
@@ -76,8 +63,10 @@ class FakeStack:
         ]
 
 
-def test_sequential_runs_then_a_sweep_per_max_parallel_then_the_last_again(monkeypatch):
-    monkeypatch.setattr(sweeps, "Sampler", FakeSampler)
+def test_sequential_runs_then_a_sweep_per_max_parallel_then_the_last_again(
+    monkeypatch, fake_sampler
+):
+    monkeypatch.setattr(sweeps, "Sampler", fake_sampler)
     stack = FakeStack()
     result = sweeps.sweeps(stack, trials=3, parallel=(1, 2))  # type: ignore[arg-type]
 
