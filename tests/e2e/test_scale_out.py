@@ -4,8 +4,9 @@ Its own compose project with compose.registry.yaml, the images named in the regi
 brought up, used, taken down before the suite's stack comes up (tests/e2e/conftest.py:
 ORDER). As a user with a second host: `make up`, `make registry-push`, then
 `make worker-join WORKER_HOST=...` against a second engine that has never seen an image
-(harness/scale_out.py). Each worker takes at most four runs at a time
-(MLTOY_WORKER_LIMIT=4): a burst of 8 needs both workers.
+(harness/scale_out.py). Each worker takes at most eight runs at a time
+(MLTOY_WORKER_LIMIT=8): a burst of 16 needs both workers, and puts 16 container starts
+at once on this machine's cores, with the shipped Pending bound (issue 18).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from tests.e2e.stack import PROJECT, TEST_LIMITS, poll
 
 SCALE_PROJECT = f"{PROJECT}-scale"
 TRIAL = TRIAL_DEPLOYMENTS["a"]
-BURST = 8
-WORKER_LIMIT = 4
+BURST = 16
+WORKER_LIMIT = 8
 
 
 @dataclass
@@ -51,7 +52,7 @@ def scale_out(
         MLTOY_WORKER_LIMIT=str(WORKER_LIMIT),
         **{
             **TEST_LIMITS,
-            # Shipped: 8 starts at once on 2 cores may take longer than the suite's 90 s.
+            # Shipped: 16 starts at once on 2 cores take longer than the suite's 90 s.
             "MLTOY_PENDING_SECONDS": "600",
         },
     )
@@ -103,9 +104,10 @@ def test_the_second_engine_pulled_its_images_from_the_registry(scale_out: ScaleO
 
 
 def test_a_burst_spreads_over_both_engines_and_survives_a_killed_worker(scale_out: ScaleOut):
-    """8 runs at once; once the second engine's worker has its four in flight, it is
+    """16 runs at once; once the second engine's worker has its eight in flight, it is
     killed: they still end (a flow container reports to the API itself), the other
-    worker's too: every run Completes."""
+    worker's too: every run Completes. None of these slow starts is taken for a stuck
+    one by the pending-run automation at the shipped bound (issue 18)."""
     scale_stack, second = scale_out.stack, scale_out.second
     pool = scale_stack.env["MLTOY_WORK_POOL"]
     deployment = scale_stack.api.read_deployment_by_name(TRIAL)
@@ -132,7 +134,7 @@ def test_a_burst_spreads_over_both_engines_and_survives_a_killed_worker(scale_ou
         in_flight = list(there_starts.started())
         killed_at = time.time()
         workers[0].kill()
-        finals = scale_stack.wait_finals(ids, timeout=600)
+        finals = scale_stack.wait_finals(ids, timeout=900)
     finally:
         here_starts.close()
         there_starts.close()
@@ -150,6 +152,7 @@ def test_a_burst_spreads_over_both_engines_and_survives_a_killed_worker(scale_ou
     # With the shipped Pending bound (600 s), no start of the burst was taken for a
     # stuck one (issue 18): the slowest Pending -> Running, for the record.
     starts = [_start_seconds(scale_stack, run_id) for run_id in ids]
+    assert max(starts) < 600, starts
     print(
         f"burst of {BURST}: {len(here)} on this engine, {len(ran_there)} on the second; "
         f"Pending -> Running at most {max(starts):.0f} s"
