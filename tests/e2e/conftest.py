@@ -30,13 +30,14 @@ LOG_DIR = REPO_ROOT / ".e2e-logs"
 # test_web trips the gateway's failed-login limit), then security checks (which search the
 # logs of every run so far), then the faults that stop and kill parts of it, and last the
 # GCS remote (it switches the stack to gs:// and back: whatever it leaves, nothing follows).
-# (test_socket_proxy and test_image_secrets need no stack: their own containers;
+# (test_socket_proxy, test_image_secrets and test_images need no stack: their own containers;
 # test_default_stack and test_scale_out bring up and take down a stack of their own before
 # the suite's.)
 ORDER = (
     "test_required_settings",
     "test_socket_proxy",
     "test_image_secrets",
+    "test_images",
     "test_default_stack",
     "test_scale_out",
     "test_stack",
