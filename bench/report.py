@@ -32,7 +32,7 @@ TARGETS = {
     "make_run_ratio": 3.0,
     "noop_rss_mib": 200.0,
     "warm_s": 10.0,
-    "image_mb": 700.0,
+    "image_mb": 650.0,  # issue 15
     "rebuild_s": 20.0,
 }
 NEW_PROCESS = ("a_cli", "b_cli", "make_run")  # what a user's no-op local run is
@@ -186,7 +186,7 @@ def judge(k: dict[str, Any]) -> dict[str, bool | None]:
         "make_run": None if make_run is None else make_run <= TARGETS["make_run_ratio"],
         "noop_rss": None if rss is None else rss <= TARGETS["noop_rss_mib"],
         "warm": None if None in warm else max(warm) < TARGETS["warm_s"],
-        "image": None if k["image_mb"] is None else k["image_mb"] < TARGETS["image_mb"],
+        "image": None if k["image_mb"] is None else k["image_mb"] <= TARGETS["image_mb"],
         "rebuild": None if k["rebuild_s"] is None else k["rebuild_s"] < TARGETS["rebuild_s"],
         "scale_failures": None
         if k["scale_failures"] is None or k["scale_n"] != 16
