@@ -52,7 +52,7 @@ def panels(r: dict[str, Any]) -> list[Panel]:
             note = times(ratio(cell, rows.get("dvc")))
             found[-1].bar(SHORT[variant], [cell["median"]], cell, note)
     latency = (r.get("latency") or {}).get("results", {})
-    title = "Containerized trigger -> Completed, s (dashed: 10 s)"
+    title = f"Containerized trigger -> Completed, s (dashed: {TARGETS['warm_s']:.0f} s)"
     found.append(Panel(title, list(PHASE_NAMES.values()), TARGETS["warm_s"]))
     for worker, polling in (("default", "5 s"), ("tuned", "1 s")):
         for key in ("a_cold", "a_warm", "b_cold", "b_warm"):

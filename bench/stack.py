@@ -12,6 +12,7 @@ stay comparable with earlier reports (MLflow is an option of the stack).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ PROJECT = os.environ.get("MLTOY_BENCH_PROJECT", "mltoy-bench")
 TAG = os.environ.get("MLTOY_IMAGE_TAG", "bench")
 TUNED = "bench/compose.tuned.yaml"  # the worker polls every second instead of 5 s
 MLFLOW = "compose.mlflow.yaml"
+TASK_SUFFIX = re.compile(r"-[0-9a-f]{3}$")  # Prefect names task runs "<task>-<3 hex>"
 
 # Everything but the raw data (which deploy seeds, and whose md5 is argv[1]) goes.
 WIPE_SCRIPT = """
@@ -156,7 +158,28 @@ class BenchStack(Stack):
             "phases": split(run.created.timestamp(), states, container),
             "container": container,
             "stages": stage_outcomes(logs),
+            "tasks": self.task_times(run.id),
         }
+
+    def task_times(self, run_id: UUID) -> list[dict[str, Any]]:
+        """The run's task runs, in start order: name (without Prefect's random suffix),
+        seconds, final state. What the flow-run phase is spent on, and what it is not."""
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        tasks = self.api.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        )
+        started = sorted(
+            (task for task in tasks if task.start_time), key=lambda task: task.start_time
+        )
+        return [
+            {
+                "name": TASK_SUFFIX.sub("", task.name),
+                "seconds": task.total_run_time.total_seconds(),
+                "state": task.state.name if task.state else None,
+            }
+            for task in started
+        ]
 
     def unfinished(self, run_id: UUID, waited: float) -> dict[str, Any]:
         """A run not final when the batch gave up on it: counted as a failure."""

@@ -205,3 +205,50 @@ def test_the_local_targets_of_issue_15_are_judged_on_new_processes(tmp_path: Pat
     assert "3.35x (3.35 s; 2.68x of bare `dvc repro` in the same kind of Git clone" in text
     assert "A 160 MiB, B 170 MiB, `make run` 210 MiB" in text
     assert "| `make run` in a Git clone (its local server already running) | 3.35 s" in text
+
+
+def latency_results(warm_total: float) -> dict:
+    """Section 2's results, the shipped worker only: warm runs with their task runs."""
+
+    def record(flow_run: float) -> dict:
+        phases = {"queue_wait": 2.0, "submit": 0.1, "container_start": 3.8}
+        tasks = [
+            {"name": "mlflow tracking", "seconds": 3.0, "state": "Completed"},
+            {"name": "dvc repro", "seconds": 2.0, "state": "Completed"},
+            {"name": "dvc push", "seconds": 1.0, "state": "Completed"},
+        ]
+        return {"phases": {**phases, "flow_run": flow_run, "total": warm_total}, "tasks": tasks}
+
+    records = [record(7.0), record(7.5), record(8.0)]
+    phases = ("queue_wait", "submit", "container_start", "flow_run")
+    cell = {
+        "total": summarize([warm_total] * 3),
+        **{p: summarize([r["phases"][p] for r in records]) for p in phases},
+        "stages": [],
+        "failures": [],
+    }
+    return {
+        "repeats": 3,
+        "workers": ["default"],
+        "results": {"default": {"a_warm": cell, "b_warm": cell, "runs": {"a_warm": records}}},
+    }
+
+
+def test_a_missed_warm_run_target_is_judged_shipped_and_split_into_phases_and_tasks(
+    tmp_path: Path,
+):
+    page = rendered(tmp_path, latency=latency_results(warm_total=12.9))
+    row = next(line for line in page.splitlines() if line.startswith("| Warm containerized"))
+    assert "<= 6 s with the shipped settings" in row and "A 12.9 s, B 12.9 s" in row
+    assert row.endswith("**missed** |")
+    bullet = next(line for line in page.splitlines() if line.startswith("- **Warm option A"))
+    assert "container start 3.8 s, flow run 7.5 s" in bullet
+    # Tasks by median, largest first; what the flow run spent outside them: 7.5 - 6.0.
+    assert "mlflow tracking 3.00, dvc repro 2.00, dvc push 1.00" in bullet
+    assert "outside any task 1.5 s" in bullet
+
+
+def test_a_met_warm_run_target_says_so(tmp_path: Path):
+    page = rendered(tmp_path, latency=latency_results(warm_total=5.5))
+    assert "- Warm option A with the shipped settings: 5.5 s <= 6 s: met." in page
+    assert "- **Warm option" not in page
