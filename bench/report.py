@@ -210,10 +210,9 @@ def heartbeat_s(profile: dict[str, Any]) -> float | None:
     return None
 
 
-def phase_medians(cell: dict[str, Any]) -> tuple[dict[str, float], str]:
-    """A latency cell's median phases (0 where not measured) and the largest of them."""
-    phases = {phase: cell[phase]["median"] or 0.0 for phase in PHASES}
-    return phases, max(phases, key=phases.__getitem__)
+def phase_medians(cell: dict[str, Any]) -> dict[str, float]:
+    """A latency cell's median phases (0 where not measured)."""
+    return {phase: cell[phase]["median"] or 0.0 for phase in PHASES}
 
 
 def task_medians(records: list[dict[str, Any]]) -> tuple[list[tuple[str, float]], float | None]:
