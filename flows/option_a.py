@@ -165,14 +165,17 @@ def pipeline_a(
     push: bool = False,
     commit: str | None = None,
     publish_results: bool = False,
+    results_url: str | None = None,
 ) -> RunResult:
     """Reproduce the DVC pipeline; return {"stages": {stage: outcome}, "metrics": {...}}.
 
     `commit`: the commit to run (the deployment's pull steps clone it; empty: the tip of
     main). `publish_results`: push the results commit to refs/heads/runs/<short-sha>.
+    `results_url`: where cached task results persist (as for option B; here only the
+    confusion-matrix picture), so a new container reuses them.
     """
     with PipelineRun.start(
-        "option A, dvc repro", project_dir, params_file, params, show_metrics, commit
+        "option A, dvc repro", project_dir, params_file, params, show_metrics, commit, results_url
     ) as run:
         reported = dvc_repro(str(run.project), fail_once=fail_once, pull=pull)
         # DVC names the stages it runs; the others it skipped (with --pull, after restoring

@@ -8,16 +8,13 @@ stage's outputs are restored from DVC's cache (or remote), where each run stores
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
@@ -29,22 +26,6 @@ from flows.pipeline_run import PipelineRun, RunResult
 from flows.retry import BACKOFF, retry_unless_bad_input
 from flows.stage_exec import StageCommandError, outputs_set_aside, run_command
 from flows.tracking_hook import track_failure
-
-
-def result_storage(url: str) -> WritableFileSystem:
-    """A saved storage block for `url` (tasks only accept saved ones); no secret in it.
-
-    Remote URLs (s3://, gs://) read their credentials the default way (AWS/GCS config
-    files, env); a plain path or file:// URL is a local directory.
-    """
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        block: WritableFileSystem = LocalFileSystem(basepath=parsed.path or url)
-    else:
-        block = RemoteFileSystem(basepath=url)
-    name = f"mltoy-results-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
-    block.save(name, overwrite=True)
-    return block
 
 
 @cache
@@ -160,13 +141,16 @@ def pipeline_b(
     """
     logger = get_run_logger()
     with PipelineRun.start(
-        "option B, Prefect stage DAG", project_dir, params_file, params, show_metrics, commit
+        "option B, Prefect stage DAG",
+        project_dir,
+        params_file,
+        params,
+        show_metrics,
+        commit,
+        results_url,
     ) as run:
         project, pipeline = run.project, run.pipeline
-        options: dict[str, Any] = {}
-        if results_url:
-            options["result_storage"] = result_storage(results_url)
-        stage_task = run_stage.with_options(**options)
+        stage_task = run_stage.with_options(**run.task_options)
         sources = dict(pipeline.tracked_sources)
         pulled = pull_tracked_data(str(project), sources, use_remote)
         if pulled:

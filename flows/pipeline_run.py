@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
@@ -30,6 +30,7 @@ from flows.reporting import (
     publish_stages,
     read_metrics,
 )
+from flows.results import result_storage
 from flows.tracking_hook import track
 
 
@@ -46,6 +47,8 @@ class PipelineRun:
     pipeline: Pipeline  # read after the params are applied: `foreach`, `${...}` read them
     source: Commit | None = None  # what the run runs (None outside a Git work tree)
     show_metrics: bool = True
+    # Options of the run's cached tasks: where their results persist (`results_url`).
+    task_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     @contextmanager
@@ -57,17 +60,25 @@ class PipelineRun:
         params: Mapping[str, Any] | None = None,
         show_metrics: bool = True,
         commit: str | None = None,
+        results_url: str | None = None,
     ) -> Iterator[PipelineRun]:
         """Hold the project for the run; check it is at `commit` (when given) and name the
-        run after it; validate and apply the run's params; read the pipeline."""
+        run after it; validate and apply the run's params; read the pipeline. Cached tasks
+        keep their results at `results_url` (default: Prefect's local storage)."""
         project = workspace.resolve_project(project_dir)
         # The whole run holds the project directory: its params, outputs, metrics and
         # results commit belong together.
         with workspace.exclusive(project):
             source = gitops.start(project, commit)
             workspace.apply_params(project, params_file=params_file, overrides=params)
+            task_options = {"result_storage": result_storage(results_url)} if results_url else {}
             yield cls(
-                option, project, load_pipeline(project), source=source, show_metrics=show_metrics
+                option,
+                project,
+                load_pipeline(project),
+                source=source,
+                show_metrics=show_metrics,
+                task_options=task_options,
             )
 
     def finish(
@@ -84,7 +95,7 @@ class PipelineRun:
             metrics_summary(metrics)
         publish_metrics(metrics, option=self.option)
         publish_stages(stages, option=self.option)
-        publish_confusion_matrix(self.project, option=self.option)
+        publish_confusion_matrix(self.project, self.option, self.task_options)
         gitops.finish(
             self.project, self.source, self.option, stages, metrics, publish_results, lock_written
         )

@@ -7,7 +7,8 @@
   `mltoy-confusion-matrix-plot` (markdown with the matplotlib picture embedded as a
   data URL, which Prefect's UI renders: nothing to host). The picture is drawn by a
   cached task (`confusion matrix plot`): a run whose rows did not change reuses the
-  last picture instead of importing matplotlib (half a second) to draw it again.
+  last picture instead of importing matplotlib (half a second) to draw it again; with
+  the run's `results_url` (the deployments'), also in a new container.
 - `mltoy-stages` (table): each stage and what the run did to it (ran or skipped).
 - `mltoy-model` (link): the model in MLflow (its run) when tracking logged it, else the
   DVC object that holds it; the description says how to `dvc pull` it.
@@ -211,7 +212,10 @@ def confusion_plot(path: str) -> str:
     return png_data_url(confusion_figure(Path(path)))
 
 
-def publish_confusion_matrix(project: Path, option: str) -> None:
+def publish_confusion_matrix(
+    project: Path, option: str, task_options: dict[str, Any] | None = None
+) -> None:
+    """`task_options`: for the cached picture, e.g. the run's shared `result_storage`."""
     path = project / CONFUSION
     labels, counts = confusion_matrix(path)
     create_table_artifact(
@@ -223,10 +227,10 @@ def publish_confusion_matrix(project: Path, option: str) -> None:
         description=f"Confusion matrix of the test split ({option}): rows are the actual "
         "class, columns the predicted one.",
     )
+    picture = confusion_plot.with_options(**(task_options or {}))(str(path))
     create_markdown_artifact(
         key=CONFUSION_PLOT_KEY,
-        markdown="### Confusion matrix (test split)\n\n"
-        f"![Confusion matrix]({confusion_plot(str(path))})\n",
+        markdown=f"### Confusion matrix (test split)\n\n![Confusion matrix]({picture})\n",
         description=f"Confusion matrix of the test split ({option}), from {CONFUSION}.",
     )
 

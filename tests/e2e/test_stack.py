@@ -107,6 +107,13 @@ def test_second_run_in_a_new_container_skips_every_stage(stack: Stack, option: s
     assert set(outcomes) == set(STAGES)
     assert set(outcomes.values()) <= {"skipped", "restored"}, outcomes
     assert stack.artifact_metrics(run.id) == stack.artifact_metrics(first)
+    # Nor is the picture of the unchanged confusion matrix drawn again: its cached result
+    # is in the shared results storage, not in the first run's (gone) container.
+    tasks = stack.client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
+    )
+    (plot,) = [t for t in tasks if t.name.startswith("confusion matrix plot")]
+    assert plot.state.name == "Cached", plot.state
 
 
 def test_fail_once_is_retried_and_completes(stack: Stack):

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from flows.fingerprint import md5_file
+from flows.option_a import pipeline_a
 from flows.option_b import pipeline_b
 from tests.flows.test_tracking import artifacts_of
 
@@ -45,3 +46,14 @@ def test_confusion_matrix_and_model_link_artifacts(project):
     metric_rows = json.loads(artifacts["mltoy-metrics"].data)
     assert {row["metric"]: row["value"] for row in metric_rows} == metrics
     assert all(row["previous"] is None and row["change"] == "" for row in metric_rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", [pipeline_a, pipeline_b])
+def test_the_picture_is_cached_where_the_run_keeps_its_results(project, tmp_path, pipeline):
+    """With `results_url` (what the deployments pass), the cached picture is stored there,
+    where the next run's container finds it, not in this process's Prefect home."""
+    results = tmp_path / "results"
+    pipeline(project_dir=str(project), results_url=f"file://{results}")
+    cached = [path.name for path in results.iterdir()]
+    assert any(name.startswith("mltoy-confusion-plot-") for name in cached), cached
