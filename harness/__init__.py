@@ -7,10 +7,23 @@ suite's internals; neither `mltoy` nor `flows` imports it.
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(sys.executable).parent.parent  # the venv running the tests or the bench
+
+
+def make_in_checkout(*args: str) -> list[str]:
+    """`make ARGS` for another checkout of the bundle, run with this venv.
+
+    Its venv stamp (the Makefile's STAMP) is marked as old (`make -o`): where the
+    checkout's lock or pyproject.toml is newer than the stamp, make would set the venv up
+    again, and point its editable install of `mltoy` and `flows` at that checkout (often
+    a temporary directory, gone after the test: the venv then no longer finds them).
+    """
+    return ["make", "-o", str(VENV / ".installed"), *args, f"VENV={VENV}"]
 
 
 def load_script(relpath: str, name: str) -> ModuleType:

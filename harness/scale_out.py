@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.polling import poll
+from harness import make_in_checkout
 from harness.stack import Stack, free_port
 
 # What dockerd needs in a container, short of --privileged (these machines cannot grant
@@ -147,7 +147,7 @@ class RegistryStack(Stack):
             if not key.startswith(("PREFECT_", "COMPOSE_", "MLTOY_", "DOCKER_"))
         }
         return subprocess.run(
-            ["make", *args, f"VENV={Path(sys.executable).parent.parent}"],
+            make_in_checkout(*args),
             cwd=self.project_dir,
             env={**inherited, **self.settings, **env},
             capture_output=True,

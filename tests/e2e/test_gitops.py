@@ -28,6 +28,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled
 
+from harness import make_in_checkout
 from tests.e2e.developer import Developer
 from tests.e2e.stack import STAGES, Stack, poll, read_env_file, stage_outcomes
 
@@ -155,9 +156,8 @@ def test_the_results_ref_gives_the_runs_outputs_with_dvc_pull(
     ref = f"refs/heads/runs/{sha[:7]}"
     assert ref in dev.remote_refs()
     # The developer's DVC remote: the stack's S3 API on 127.0.0.1, the developer key.
-    venv = Path(sys.executable).parent.parent
     out = subprocess.run(
-        ["make", "remote-config", f"VENV={venv}"],
+        make_in_checkout("remote-config"),
         cwd=stack.project_dir,
         capture_output=True,
         text=True,

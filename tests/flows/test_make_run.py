@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import VENV, make_in_checkout
 from harness.stack import free_port
 from tests.support import REPO_ROOT, checkout_copy
 
@@ -36,11 +36,10 @@ def test_make_run_in_a_fresh_checkout_prints_the_metrics(tmp_path):
     env["PREFECT_HOME"] = str(home)
     # Every Python process of `make run` reports each module it imports (to stderr).
     env["PYTHONPROFILEIMPORTTIME"] = "1"
-    venv = Path(sys.executable).parent.parent  # reuse this venv: `make setup` is CI's job
 
     def make(*targets: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["make", *targets, f"VENV={venv}", f"PREFECT_LOCAL_PORT={port}"],
+        result = subprocess.run(  # with this venv: `make setup` is CI's job
+            make_in_checkout(*targets, f"PREFECT_LOCAL_PORT={port}"),
             cwd=checkout,
             env=env,
             capture_output=True,
@@ -61,7 +60,7 @@ def test_make_run_in_a_fresh_checkout_prints_the_metrics(tmp_path):
         logs = [finished_log(port, run["id"]) for run in runs]
         stopped = make("prefect-stop")
     finally:
-        subprocess.run([venv / "bin/prefect", "server", "stop"], env=env, capture_output=True)
+        subprocess.run([VENV / "bin/prefect", "server", "stop"], env=env, capture_output=True)
     assert "started a local Prefect server in the background" in result.stderr
     # Both runs are in its UI, with their logs.
     assert sorted(run["state_type"] for run in runs) == ["COMPLETED", "COMPLETED"]
@@ -73,6 +72,14 @@ def test_make_run_in_a_fresh_checkout_prints_the_metrics(tmp_path):
     # Nothing changed: the raw data was not checked again (no Python process for it).
     assert "deploy.raw_data" in result.stdout and "deploy.raw_data" not in again.stdout
     assert "Server stopped" in stopped.stdout
+    # ... and this venv still imports the project from this repository, not the checkout.
+    found = subprocess.run(
+        [VENV / "bin/python", "-c", "import flows; print(flows.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert Path(found.stdout.strip()).resolve().parent == REPO_ROOT / "flows", found
     assert not (home / "server.pid").exists()
     assert gone(server)
 
