@@ -92,6 +92,21 @@ def _save(out: Path, name: str, result: Any) -> None:
     (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
 
 
+def _machine(out: Path, now: dict[str, Any], sections: list[str]) -> dict[str, Any]:
+    """The machine now, with when each section reported from `out` was measured.
+
+    A run of some sections keeps the others' results, so the page says which run each
+    comes from; the Docker engine it did not ask is the one the earlier run described."""
+    previous_file = out / "machine.json"
+    previous = json.loads(previous_file.read_text()) if previous_file.exists() else {}
+    measured = previous.get("measured") or dict.fromkeys(SECTIONS, previous.get("when"))
+    measured = {name: when for name, when in measured.items() if when and name not in sections}
+    if now["docker"] is None and previous.get("docker"):
+        docker_keys = ("docker", "compose", "docker_storage")
+        now |= {key: previous[key] for key in docker_keys}
+    return now | {"measured": measured | dict.fromkeys(sections, now["when"])}
+
+
 def run(settings: dict[str, Any], sections: list[str], out: Path, keep_workdir: bool) -> list[str]:
     """Measure `sections`, each result saved as soon as it exists; the failed ones."""
     from bench.machine import describe
@@ -102,7 +117,7 @@ def run(settings: dict[str, Any], sections: list[str], out: Path, keep_workdir: 
     for name in (name for name in SECTIONS if name not in sections):
         log(f"section {name}: not run (--only); its previous JSON, if any, is reported")
     docker = any(name in ("image", "stack") for name in sections)
-    _save(out, "machine", describe(PROJECT, docker=docker))
+    _save(out, "machine", _machine(out, describe(PROJECT, docker=docker), sections))
     _save(
         out, "plan", {**settings, "sections": sections, "stack_project": PROJECT, "image_tag": TAG}
     )

@@ -252,3 +252,26 @@ def test_a_met_warm_run_target_says_so(tmp_path: Path):
     page = rendered(tmp_path, latency=latency_results(warm_total=5.5))
     assert "- Warm option A with the shipped settings: 5.5 s <= 6 s: met." in page
     assert "- **Warm option" not in page
+
+
+def test_a_partial_run_says_when_each_section_was_measured(tmp_path: Path):
+    """`--only local` after a full run: the page keeps the full run's Docker engine and
+    names both runs' dates with their sections."""
+    from bench.__main__ import SECTIONS, _machine
+
+    full = {"when": "2026-12-08 00:50 UTC", "docker": "20.10.24", "compose": "2.40.3"}
+    (tmp_path / "machine.json").write_text(json.dumps(full | {"docker_storage": "overlay2"}))
+    now = {"when": "2026-12-08 03:13 UTC", "docker": None, "compose": None}
+    machine = _machine(tmp_path, now | {"docker_storage": "not asked"}, ["local"])
+    assert machine["docker"] == "20.10.24" and machine["docker_storage"] == "overlay2"
+    assert machine["measured"] == dict.fromkeys(SECTIONS, full["when"]) | {"local": now["when"]}
+    (tmp_path / "machine.json").unlink()
+    text = rendered(tmp_path, machine=machine, local=local_results())
+    assert "| Docker | engine 20.10.24, compose 2.40.3, overlay2 |" in text
+    assert (
+        "; sections measured 2026-12-08 03:13 UTC: local; "
+        "2026-12-08 00:50 UTC: data, engines, image, stack (ratios" in text
+    ), text[:1500]
+    # a later full run measures every section again: one date, nothing more said
+    again = _machine(tmp_path, now | {"docker": "20.10.24"}, list(SECTIONS))
+    assert set(again["measured"].values()) == {now["when"]}
