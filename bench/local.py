@@ -6,7 +6,7 @@ Seven variants, each in its own throw-away workspace, against one local Prefect 
 - `a_cli`, `b_cli`: `python -m flows.cli a|b --project-dir P`, a new interpreter per run
   (imports included, as in a flow container or a user's shell);
 - `a_inproc`, `b_inproc`: `pipeline_a(...)` / `pipeline_b(...)` called in one warmed-up
-  process (imports paid once): the flow engine's own overhead;
+  process (imports paid once, with `flows.cli`'s settings): the flow engine's own overhead;
 - `make_run`: `make run` in a fresh clone (a Git work tree), against the local server it
   starts in the background on its first (warm-up) run, as a user's second `make run`;
   `dvc_git`: bare `dvc repro` in another such clone (DVC in a Git work tree reads Git too).
@@ -33,9 +33,9 @@ from typing import Any
 import yaml
 
 from bench.prefect_local import local_server
-from bench.procs import PYTHON, VENV_BIN, child_env, log, run_measured, run_timed
+from bench.procs import PYTHON, child_env, log, run_measured, run_timed
 from bench.stats import summarize
-from harness import REPO_ROOT
+from harness import REPO_ROOT, make_in_checkout
 from harness.stack import free_port, stage_outcomes
 from harness.workspace import checkout_copy, make_project, params_with, set_param, write_raw_iris
 
@@ -55,6 +55,7 @@ def c_value(repeat: int) -> float:
 
 
 def _runners(workdir: Path, make_port: int) -> dict[str, Callable[[Path, float | None], Outcome]]:
+    from flows.cli import local_settings
     from flows.dvc_output import stage_outcomes as dvc_outcomes
     from flows.option_a import pipeline_a
     from flows.option_b import pipeline_b
@@ -87,7 +88,8 @@ def _runners(workdir: Path, make_port: int) -> dict[str, Callable[[Path, float |
     def inproc(pipeline: Callable[..., dict[str, Any]]) -> Callable:
         def run(project: Path, c: float | None) -> Outcome:
             params = {"train": {"C": c}} if c is not None else None
-            return pipeline(project_dir=str(project), params=params)["stages"], None, None
+            with local_settings():  # as `python -m flows.cli` runs it
+                return pipeline(project_dir=str(project), params=params)["stages"], None, None
 
         return run
 
@@ -111,7 +113,7 @@ def _runners(workdir: Path, make_port: int) -> dict[str, Callable[[Path, float |
 
 
 def make_argv(target: str, port: int) -> list[str]:
-    return ["make", target, f"VENV={VENV_BIN.parent}", f"PREFECT_LOCAL_PORT={port}"]
+    return make_in_checkout(target, f"PREFECT_LOCAL_PORT={port}")
 
 
 def make_env() -> dict[str, str]:

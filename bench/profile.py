@@ -1,7 +1,8 @@
 """Where a no-op flow run's time goes: interpreter, imports, Prefect, DVC, stage code.
 
-One no-op run per option in a new interpreter (as `python -m flows.cli` or a flow
-container runs it), driven by `python -m bench.profile_driver OPTION PROJECT OUT`:
+One no-op run per option in a new interpreter, as `python -m flows.cli` runs it (no
+heartbeats: a flow container's run sends them, and joins their thread after its final
+state), driven by `python -m bench.profile_driver OPTION PROJECT OUT`:
 
 - wall clock marks split it into interpreter start, the top-level imports, the flow call,
   and exit (Prefect flushes its log and event queues there);

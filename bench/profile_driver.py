@@ -22,6 +22,8 @@ def drive(option: str, project: str, out: str) -> None:
     wall0 = time.time()
     started = float(os.environ.get("BENCH_LAUNCHED_AT", wall0))  # set by the parent
     t0 = time.perf_counter()
+    from flows.cli import local_settings  # as `python -m flows.cli` has it: no heartbeats
+
     if option == "a":
         from flows.option_a import pipeline_a as pipeline
     else:
@@ -39,7 +41,8 @@ def drive(option: str, project: str, out: str) -> None:
     threading.setprofile(start_thread_profile)
     main = cProfile.Profile()
     main.enable()
-    result = pipeline(project_dir=project)
+    with local_settings():
+        result = pipeline(project_dir=project)
     main.disable()
     threading.setprofile(None)
     t2 = time.perf_counter()
@@ -67,6 +70,6 @@ def drive(option: str, project: str, out: str) -> None:
 
 if __name__ == "__main__":
     drive(*sys.argv[1:4])
-    from flows.cli import exit_code  # after the run: it imports what flows.cli imports
+    from flows.cli import exit_code
 
     sys.exit(exit_code(0))

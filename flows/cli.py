@@ -7,10 +7,11 @@ Without PREFECT_API_URL, Prefect starts a temporary local server for the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flows.sweep_grid import DEFAULT_GRID, MODES
@@ -103,8 +104,34 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def local_settings() -> Iterator[None]:
+    """No flow-run heartbeats here, unless the settings ask for them (the environment's
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY, a profile, prefect.toml).
+
+    They serve the stack's zombie-run automation (prefect.yaml sets 30 s), which a local
+    server does not have. Yet each run pays for Prefect's default (180 s) at its end:
+    Prefect 3.8.8 joins the heartbeat thread, which sleeps in 1 s steps
+    (`flow_engine._send_heartbeats`), so a no-op option A run waited up to a second for
+    nothing (docs/benchmarks.md, section 1). No setting can say "none" (it parses only
+    integers), hence this override.
+    """
+    from prefect.settings import Settings, temporary_settings
+
+    if "heartbeat_frequency" in Settings().flows.model_fields_set:  # the user's, read afresh
+        yield
+        return
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with local_settings():
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.option == "sweep":
         return run_sweep(args)
     common = dict(
