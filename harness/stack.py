@@ -437,6 +437,18 @@ class Stack:
         """Trigger a run and wait for its final state."""
         return self.wait_final(self.trigger(option, **kwargs), timeout)
 
+    def completed_run(self, option: str) -> UUID:
+        """The first Completed run of `option` made through this object; made now when
+        there is none (a test run alone that needs what a run leaves behind: its outputs
+        in the remote, a history, a baseline)."""
+        for run_id in self.runs.get(option, []):
+            state = self.api.read_flow_run(run_id).state
+            if state and state.is_completed():
+                return run_id
+        run = self.run_deployment(option)
+        assert run.state.is_completed(), run.state.message
+        return run.id
+
     def wait_state(self, flow_run_id: UUID, names: set[str], timeout: float = 180) -> Any:
         """Until the run's state is named one of `names` (e.g. {"Running"})."""
 

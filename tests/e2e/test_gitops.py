@@ -2,9 +2,9 @@
 
 Clone the stack's repository over 127.0.0.1, commit, push: the push runs that commit, the
 run reports what changed, its results come back as `runs/<short-sha>` and `dvc pull`
-restores them. Tests run in file order and build on each other (the module's developer
-clone and the runs recorded in RESULTS); every push that breaks main is reverted by the
-test that made it, so the suites after this one run a sound main.
+restores them. The tests share the module's developer clone and its push of a new
+`train.C` (fixtures), and each also runs alone; every push that breaks main is reverted
+by the test that made it, so the tests and suites after it run a sound main.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import shutil
 import stat
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -37,11 +37,18 @@ REPORT = "mltoy-run-report"
 # it (concurrency_limit 1): its deadline covers two runs.
 QUEUED = 600
 SKIPPED = {"skipped", "restored"}
-RESULTS: dict[str, Any] = {}  # what earlier tests of this module ran: {name: value}
+NEW_C = 0.37
 
 
 @pytest.fixture(scope="module")
-def dev(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Developer:
+def image_before_pushes(stack: Stack) -> str:
+    return image_id(stack)
+
+
+@pytest.fixture(scope="module")
+def dev(
+    stack: Stack, image_before_pushes: str, tmp_path_factory: pytest.TempPathFactory
+) -> Developer:
     """The developer's clone; main's tip gets results of its own params here, so the first
     push has that baseline (earlier tests' runs with other params, e.g. test_mlflow's,
     published theirs to the same ref: the latest run of a commit wins)."""
@@ -49,6 +56,34 @@ def dev(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Developer:
     developer = Developer.clone(stack.project_dir, stack.env["GIT_PORT"], path)
     assert stack.run_deployment("a").state.is_completed()
     return developer
+
+
+@dataclass(frozen=True)
+class Push:
+    """The push of `train.C = NEW_C` to main, and what it started."""
+
+    before_c: float  # train.C in main's params before it
+    sha: str
+    pushed_at: datetime
+    output: str  # what `git push` printed (the server's hook speaks on stderr)
+    started: FlowRun  # the run, once Running (or final)
+    run: FlowRun  # the run, final
+    report: str  # its run report ("" unless Completed)
+
+
+@pytest.fixture(scope="module")
+def c_push(stack: Stack, dev: Developer) -> Push:
+    """`train.C = NEW_C` committed and pushed to main, its run final: tests that read it
+    find it whether or not the test of the push ran first."""
+    before_c = yaml.safe_load((dev.path / "params.yaml").read_text())["train"]["C"]
+    sha = dev.commit(f"train: C = {NEW_C}", **{"params.yaml": dev.set_param("train.C", NEW_C)})
+    pushed_at = datetime.now(UTC)
+    output = dev.push("main").stderr
+    run = run_of_commit(stack, sha, timeout=60)
+    started = stack.wait_state(run.id, {"Running", "Completed", "Failed", "Crashed"}, 60)
+    run = stack.wait_final(run.id)
+    report = report_of(stack, run.id) if run.state.is_completed() else ""
+    return Push(before_c, sha, pushed_at, output, started, run, report)
 
 
 def image_id(stack: Stack) -> str:
@@ -115,19 +150,12 @@ def test_make_up_alone_brought_the_stack_up_from_a_fresh_clone(stack: Stack):
     )
     for option in ("a", "b"):
         assert stack.client.read_deployment(stack.deployment_id(option)).pull_steps
-    RESULTS["image"] = image_id(stack)
 
 
-def test_a_push_to_main_runs_that_commit(stack: Stack, dev: Developer):
-    before_c = yaml.safe_load((dev.path / "params.yaml").read_text())["train"]["C"]
-    new_c = 0.37
-    sha = dev.commit("train: C = 0.37", **{"params.yaml": dev.set_param("train.C", new_c)})
-    pushed = datetime.now(UTC)
-    assert "event sent to Prefect" in dev.push("main").stderr
-    run = run_of_commit(stack, sha, timeout=60)
-    running = stack.wait_state(run.id, {"Running", "Completed", "Failed", "Crashed"}, 60)
-    assert running.start_time - pushed < timedelta(seconds=60)  # started within 60 s
-    run = stack.wait_final(run.id)
+def test_a_push_to_main_runs_that_commit(stack: Stack, c_push: Push):
+    sha, run, report = c_push.sha, c_push.run, c_push.report
+    assert "event sent to Prefect" in c_push.output
+    assert c_push.started.start_time - c_push.pushed_at < timedelta(seconds=60)  # within 60 s
     assert run.state.is_completed(), run.state.message
     # The UI's run list reads as a commit log.
     assert run.name.startswith(f"{sha[:7]} train: C = 0.37"), run.name
@@ -135,24 +163,23 @@ def test_a_push_to_main_runs_that_commit(stack: Stack, dev: Developer):
     outcomes = stage_outcomes(stack.logs_with(run.id, "stage evaluate: "))
     assert outcomes["train"] == outcomes["evaluate"] == "ran"
     assert outcomes["prepare"] in SKIPPED, outcomes
-    report = report_of(stack, run.id)
     assert commit_in(report) == sha
     assert f"## {sha[:7]} train: C = 0.37" in report  # the commit's subject
     assert "E2E Developer" in report
     # dvc params diff and dvc metrics diff against the parent's results.
-    assert re.search(rf"\| params.yaml \| train.C \| {before_c} \| {new_c} \|", report), report
+    changed = rf"\| params.yaml \| train.C \| {c_push.before_c} \| {NEW_C} \|"
+    assert re.search(changed, report), report
     assert re.search(
         r"\| reports/metrics.json \| accuracy \| [0-9.]+ \| [0-9.]+ \| -?[0-9.e-]+ \|", report
     ), report
     assert "| prepare | skipped: inputs unchanged since" in report, report
     assert "| train | ran: changed since" in report and "train.C" in report
-    RESULTS.update(c_sha=sha, c_run=run.id, c=new_c, c_report=report)
 
 
 def test_the_results_ref_gives_the_runs_outputs_with_dvc_pull(
-    stack: Stack, dev: Developer, tmp_path: Path
+    stack: Stack, dev: Developer, c_push: Push, tmp_path: Path
 ):
-    sha = RESULTS["c_sha"]
+    sha = c_push.sha
     ref = f"refs/heads/runs/{sha[:7]}"
     assert ref in dev.remote_refs()
     # The developer's DVC remote: the stack's S3 API on 127.0.0.1, the developer key.
@@ -184,13 +211,13 @@ def test_the_results_ref_gives_the_runs_outputs_with_dvc_pull(
     (model,) = lock["train"]["outs"]
     assert model["path"] == "models/model.joblib"
     assert hashlib.md5((fresh / model["path"]).read_bytes()).hexdigest() == model["md5"]
-    assert lock["train"]["params"]["params.yaml"]["train"]["C"] == RESULTS["c"]
+    assert lock["train"]["params"]["params.yaml"]["train"]["C"] == NEW_C
     metrics = json.loads((fresh / "reports/metrics.json").read_text())
-    assert metrics == stack.artifact_metrics(RESULTS["c_run"])
+    assert metrics == stack.artifact_metrics(c_push.run.id)
     # The run's report named the very model and raw data that `dvc pull` brought back.
     (raw,) = yaml.safe_load((fresh / "data/raw/iris.csv.dvc").read_text())["outs"]
     for path, md5 in (("models/model.joblib", model["md5"]), ("data/raw/iris.csv", raw["md5"])):
-        assert f"| {path} | {md5} |" in RESULTS["c_report"], RESULTS["c_report"]
+        assert f"| {path} | {md5} |" in c_push.report, c_push.report
     # The developer's own data goes the other way: `dvc push` with the same key, and
     # `dvc status -c` then finds the checkout and the remote in sync.
     (fresh / "data/notes.txt").write_text(f"a developer's file, {sha}\n")
@@ -233,7 +260,6 @@ def test_readme_push_skips_every_stage_and_other_refs_start_nothing(stack: Stack
     # The events of the other refs came first; none of them started a run.
     started = {r.id for r in runs_of(stack)} - before - {run.id}
     assert not started, [(r.name, r.parameters) for r in runs_of(stack) if r.id in started]
-    RESULTS["tip"] = sha
 
 
 def test_a_push_runs_option_b_too_once_its_trigger_is_on(stack: Stack, dev: Developer):
@@ -265,7 +291,6 @@ def test_a_push_runs_option_b_too_once_its_trigger_is_on(stack: Stack, dev: Deve
             assert commit_in(report_of(stack, run.id)) == sha, option
     finally:
         stack.client.pause_automation(trigger_b.id)
-    RESULTS["tip"] = sha
 
 
 def test_a_push_without_credentials_is_refused(stack: Stack, dev: Developer):
@@ -303,7 +328,6 @@ def test_a_push_with_invalid_params_fails_naming_the_key_and_makes_no_results_re
     finally:
         dev.git("revert", "--no-edit", "HEAD")
         dev.push("main")
-    RESULTS["tip"] = dev.head()
 
 
 def test_a_commit_with_another_lock_file_fails_naming_the_rebuild(stack: Stack, dev: Developer):
@@ -319,17 +343,15 @@ def test_a_commit_with_another_lock_file_fails_naming_the_rebuild(stack: Stack, 
     finally:
         dev.git("revert", "--no-edit", "HEAD")
         dev.push("main")
-    RESULTS["tip"] = dev.head()
 
 
 def test_scheduled_and_quick_runs_use_the_tip_of_main_without_a_rebuild(
-    stack: Stack, dev: Developer
+    stack: Stack, dev: Developer, c_push: Push, image_before_pushes: str
 ):
     """The schedules' runs and Quick runs carry no commit: they clone the tip of main, so
     the params pushed earlier (train.C) are what they train, on the same image."""
-    tip = RESULTS["tip"]
-    assert dev.remote_refs()["refs/heads/main"] == tip
-    stack.wait_final(run_of_commit(stack, tip).id, timeout=QUEUED)  # the revert's own run
+    tip = dev.remote_refs()["refs/heads/main"]  # pushed by this module: its run exists
+    stack.wait_final(run_of_commit(stack, tip).id, timeout=QUEUED)  # (e.g. a revert's)
     scheduled = stack.client.create_flow_run_from_deployment(
         stack.deployment_id("a"), state=Scheduled(scheduled_time=datetime.now(UTC))
     )
@@ -341,22 +363,28 @@ def test_scheduled_and_quick_runs_use_the_tip_of_main_without_a_rebuild(
         assert run.name.startswith(tip[:7])
     dev.git("fetch", "--quiet", "origin", f"refs/heads/runs/{tip[:7]}")
     lock = yaml.safe_load(dev.git("show", "FETCH_HEAD:dvc.lock").stdout)
-    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["C"] == RESULTS["c"]
-    assert image_id(stack) == RESULTS["image"]  # nothing was rebuilt
+    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["C"] == NEW_C
+    assert image_id(stack) == image_before_pushes  # nothing was rebuilt
 
 
-def test_a_custom_run_of_an_older_commit_runs_that_commit(stack: Stack, dev: Developer):
+def test_a_custom_run_of_an_older_commit_runs_that_commit(
+    stack: Stack, dev: Developer, c_push: Push
+):
     """A Custom run's `commit` runs that exact commit, not the tip of main: the push of
-    train.C = 0.37, now several commits behind main, again; the same commit and data give
-    the same model (by its DVC md5)."""
-    sha = RESULTS["c_sha"]
+    train.C = 0.37, now behind main, again; the same commit and data give the same model
+    (by its DVC md5)."""
+    sha = c_push.sha
+    if dev.remote_refs()["refs/heads/main"] == sha:  # run alone: main moves past it first
+        readme = (dev.path / "README.md").read_text() + "\nA line after the C push.\n"
+        dev.commit("docs: a line after the C push", **{"README.md": readme})
+        dev.push("main")
     assert dev.remote_refs()["refs/heads/main"] != sha
     run = stack.run_deployment("a", timeout=QUEUED, parameters={"commit": sha})
     assert run.state.is_completed(), run.state.message
     assert run.name.startswith(sha[:7]), run.name
     report = report_of(stack, run.id)
     assert commit_in(report) == sha
-    model = re.search(r"\| models/model\.joblib \| ([0-9a-f]{32}) \|", RESULTS["c_report"])
+    model = re.search(r"\| models/model\.joblib \| ([0-9a-f]{32}) \|", c_push.report)
     assert model and f"| models/model.joblib | {model.group(1)} |" in report, report
 
 
@@ -387,10 +415,13 @@ def test_make_git_remote_adds_the_stack_with_the_developers_login(stack: Stack, 
     assert "refs/heads/e2e-dry-run" not in dev.remote_refs()
 
 
-def test_make_ups_seed_never_rewrites_the_stacks_history(stack: Stack, dev: Developer):
+def test_make_ups_seed_never_rewrites_the_stacks_history(
+    stack: Stack, dev: Developer, c_push: Push
+):
     """`make up` seeds the Git server with the checkout's HEAD only while it is empty: run
-    again after the pushes above, its seed step (scripts/git-seed.sh) leaves main at the
-    developer's tip, not at the checkout's older HEAD."""
+    again after the developer's pushes (the C push at least), its seed step
+    (scripts/git-seed.sh) leaves main at the developer's tip, not at the checkout's older
+    HEAD."""
     tip = dev.remote_refs()["refs/heads/main"]
     checkout = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=stack.project_dir, capture_output=True, text=True

@@ -93,6 +93,8 @@ def test_manual_run_completes_in_a_flow_container(stack: Stack, option: str):
 
 
 def test_remote_holds_dvc_objects_run_cache_and_results(stack: Stack):
+    for option in OPTIONS:
+        stack.completed_run(option)  # (run alone: the runs that push them, made here)
     assert len(bucket_keys(stack, "dvc/files/md5/")) >= 6  # raw, 2 splits, model, 2 reports
     assert bucket_keys(stack, "dvc/runs/"), "option A pushes DVC's run cache"
     assert bucket_keys(stack, "prefect-results/"), "option B keeps its task results there"
@@ -100,7 +102,7 @@ def test_remote_holds_dvc_objects_run_cache_and_results(stack: Stack):
 
 @pytest.mark.parametrize("option", OPTIONS)
 def test_second_run_in_a_new_container_skips_every_stage(stack: Stack, option: str):
-    first, *_ = stack.runs[option]
+    first = stack.completed_run(option)  # (run alone: made here)
     run = stack.run_deployment(option)
     assert run.state.is_completed(), run.state.message
     outcomes = stage_outcomes(stack.logs_with(run.id, "stage evaluate: "))
@@ -158,6 +160,7 @@ def _in_postgres(stack: Stack, sql: str) -> str:
 
 def test_down_and_up_keep_deployments_and_history(stack: Stack):
     before = {option: stack.deployment_id(option) for option in OPTIONS}
+    stack.completed_run("a")  # (run alone: a history of one run, made here)
     history = [run_id for runs in stack.runs.values() for run_id in runs]
     # The history is PostgreSQL's (not a SQLite file in the server's container).
     stored = _in_postgres(stack, "select id from flow_run").split()
