@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from harness import VENV, make_in_checkout
 from tests.support import REPO_ROOT, checkout_copy
-
-VENV = Path(sys.executable).parent.parent
 
 
 def test_hooks_are_local_only():
@@ -26,10 +24,10 @@ def test_hooks_are_local_only():
 def test_ruff_blocks_a_commit_and_dvc_status_only_warns(tmp_path: Path):
     checkout = checkout_copy(tmp_path / "clone")
     (checkout / ".venv").symlink_to(VENV)  # the hooks use the project's venv
-    # `make hooks`, as the README says (`-o setup`: the venv is the test's own, not rebuilt).
+    # `make hooks`, as the README says (with the test's own venv, not set up again).
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
     installed = subprocess.run(
-        ["make", "-o", "setup", "hooks", f"VENV={VENV}"],
+        make_in_checkout("hooks"),
         cwd=checkout,
         env=env,
         capture_output=True,
